@@ -17,6 +17,7 @@ var (
 	ErrDuplicateKey  = errors.New("identity: duplicate object key")
 	ErrTooDeep       = errors.New("identity: json nested too deeply")
 	ErrTooManyTokens = errors.New("identity: too many json tokens")
+	ErrNumberRange   = errors.New("identity: json number out of float64 range")
 )
 
 // errInvalidUTF8 is returned by utf8Reader and reported as malformed.
@@ -26,7 +27,8 @@ var errInvalidUTF8 = errors.New("invalid utf-8")
 // valid JSON in valid UTF-8 (ErrMalformedJSON, also for trailing data),
 // nests arrays and objects deeper than maxDepth (ErrTooDeep), has more
 // than maxTokens tokens (ErrTooManyTokens), or repeats an object key at
-// any depth (ErrDuplicateKey). Keys count as repeated when they are equal
+// any depth (ErrDuplicateKey), or holds a number too large for a float64
+// (ErrNumberRange), which encoding/json would refuse later. Keys count as repeated when they are equal
 // after unescaping and Unicode case folding, because encoding/json matches
 // struct fields case-insensitively: {"name":..,"NAME":..} would let the
 // guard and the tool read different values. It streams with
@@ -115,6 +117,11 @@ func (c *jsonChecker) step(tok json.Token) error {
 	case '}', ']':
 		return c.close()
 	}
+	if n, ok := tok.(json.Number); ok {
+		if _, err := n.Float64(); err != nil {
+			return ErrNumberRange
+		}
+	}
 	c.valueDone()
 	return nil
 }
@@ -154,7 +161,9 @@ func foldKey(s string) string {
 		}
 	}
 	if ascii {
-		return strings.ToLower(s)
+		// The least rune of an ASCII letter's orbit is its upper case
+		// (K for k and the Kelvin sign, S for s and the long s).
+		return strings.ToUpper(s)
 	}
 	var b strings.Builder
 	b.Grow(len(s))
