@@ -742,7 +742,7 @@ func TestJumpHost(t *testing.T) {
 			},
 			wantErr: ErrHostKeyMismatch, wantMsg: "bastion"},
 		{name: "bastion refuses the destination",
-			set: func(o *Options) { o.Port = target.srv.port + 1 },
+			set:     func(o *Options) { o.Port = target.srv.port + 1 },
 			wantMsg: "prohibited"},
 	}
 	for _, tt := range tests {
