@@ -104,6 +104,8 @@ type Service struct {
 	// poll and sweep are pollEvery and sweepEvery; tests shorten them.
 	poll  time.Duration
 	sweep time.Duration
+	// blocking, if set, is called when Wait is about to block; tests use it.
+	blocking func(id string)
 
 	// openMu makes Open's find-or-create atomic within this process.
 	openMu sync.Mutex
@@ -353,6 +355,9 @@ func (s *Service) Wait(ctx context.Context, id string, progress func(elapsed, to
 			return r, nil
 		}
 
+		if s.blocking != nil {
+			s.blocking(id)
+		}
 		select {
 		case <-ctx.Done():
 			release()
