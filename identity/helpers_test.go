@@ -30,6 +30,9 @@ const testResource = "https://guard.example.com/mcp"
 type testIssuer struct {
 	*mockoidc.MockOIDC
 	jwksHits atomic.Int64
+	// jwks, when set, is served in place of mockoidc's own key set, so a
+	// test can rotate keys without touching the running server.
+	jwks atomic.Pointer[[]byte]
 }
 
 // startIssuer runs a mockoidc server on 127.0.0.1. A nil key uses
@@ -45,6 +48,11 @@ func startIssuer(t *testing.T, key *rsa.PrivateKey) *testIssuer {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			if r.URL.Path == mockoidc.JWKSEndpoint {
 				ti.jwksHits.Add(1)
+				if doc := ti.jwks.Load(); doc != nil {
+					w.Header().Set("Content-Type", "application/json")
+					_, _ = w.Write(*doc)
+					return
+				}
 			}
 			next.ServeHTTP(w, r)
 		})
