@@ -70,7 +70,9 @@ function parseArgs(argv) {
         throw new UsageError(`unknown argument ${JSON.stringify(arg)}`);
     }
   }
-  if (!opts.url === !opts.command) throw new UsageError('give exactly one of --http URL or --stdio CMD');
+  if (!opts.url === !opts.command) {
+    throw new UsageError('give exactly one of --http URL or --stdio CMD');
+  }
   if (opts.command && Object.keys(opts.headers).length > 0) {
     throw new UsageError('--header works only with --http');
   }
@@ -91,13 +93,15 @@ function readOps(opsFile) {
     throw new UsageError(`parse operations: ${err.message}`);
   }
   if (!Array.isArray(ops)) throw new UsageError('operations must be a JSON array');
+  const isObject = (v) => v !== null && typeof v === 'object' && !Array.isArray(v);
   ops.forEach((op, i) => {
-    if (op === null || typeof op !== 'object') throw new UsageError(`operation ${i} is not an object`);
+    const bad = (why) => new UsageError(`operation ${i}: ${why}`);
+    if (!isObject(op)) throw bad('not an object');
     if (op.op === 'list') return;
-    if (op.op !== 'call') throw new UsageError(`operation ${i}: unknown op ${JSON.stringify(op.op)}`);
-    if (typeof op.name !== 'string' || op.name === '') throw new UsageError(`operation ${i}: call needs a name`);
-    if (op.arguments !== undefined && (op.arguments === null || typeof op.arguments !== 'object')) {
-      throw new UsageError(`operation ${i}: arguments must be an object`);
+    if (op.op !== 'call') throw bad(`unknown op ${JSON.stringify(op.op)}`);
+    if (typeof op.name !== 'string' || op.name === '') throw bad('call needs a name');
+    if (op.arguments !== undefined && !isObject(op.arguments)) {
+      throw bad('arguments must be an object');
     }
   });
   return ops;
@@ -114,7 +118,12 @@ function makeTransport(opts) {
     return new StreamableHTTPClientTransport(url, { requestInit: { headers: opts.headers } });
   }
   const env = Object.fromEntries(Object.entries(process.env).filter(([, v]) => v !== undefined));
-  return new StdioClientTransport({ command: opts.command, args: opts.args, env, stderr: 'inherit' });
+  return new StdioClientTransport({
+    command: opts.command,
+    args: opts.args,
+    env,
+    stderr: 'inherit',
+  });
 }
 
 // listAllTools follows pagination, then caches every tool's metadata at

@@ -261,7 +261,8 @@ func TestAppDBLoadsConcurrently(t *testing.T) {
 		t.Run(fmt.Sprintf("load %d", i), func(t *testing.T) {
 			t.Parallel()
 			db := pgtest.AppDB(t)
-			if got := db.Query(t, "SELECT count(*) FROM orders"); !equalRows(got, [][]string{{"200"}}) {
+			got := db.Query(t, "SELECT count(*) FROM orders")
+			if !equalRows(got, [][]string{{"200"}}) {
 				t.Errorf("orders = %v, want 200", got)
 			}
 		})

@@ -104,7 +104,8 @@ func TestStartFailsLoudly(t *testing.T) {
 	out, err := cmd.CombinedOutput()
 	var exitErr *exec.ExitError
 	if !errors.As(err, &exitErr) {
-		t.Fatalf("helper without PostgreSQL: err = %v, want a non-zero exit; output:\n%s", err, out)
+		t.Fatalf("helper without PostgreSQL: err = %v, want a non-zero exit; "+
+			"output:\n%s", err, out)
 	}
 	want := "pgtest: start PostgreSQL: PGTEST_BINDIR=/nonexistent/bin has no initdb"
 	if !strings.Contains(string(out), want) {
