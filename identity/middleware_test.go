@@ -620,3 +620,39 @@ func TestMiddlewareAnonymous(t *testing.T) {
 		t.Errorf("misconfiguration not logged: %s", logs)
 	}
 }
+
+func TestMiddlewareIssuerOrder(t *testing.T) {
+	f := newFixture(t, nil)
+	url := f.srv.URL + "/mcp"
+	// Past the throttle window, an attempt at the wrong issuer would make
+	// it refetch its keys.
+	f.clock.Advance(jwksMinRefresh + time.Second)
+	now := f.clock.Now()
+
+	tokB := f.b.sign(t, jwt.MapClaims{
+		"iss": f.b.Issuer(), "aud": "mcp-guard-b", "sub": "bob", "scope": "mcp",
+		"exp": now.Add(time.Minute).Unix(),
+	})
+	if got := do(t, http.MethodGet, url, tokB, ""); got.status != http.StatusOK {
+		t.Fatalf("token of the second issuer: status = %d, want 200", got.status)
+	}
+	if n := f.a.jwksHits.Load(); n != 1 {
+		t.Errorf("first issuer fetched keys %d times, want 1: it was tried for "+
+			"a token naming the second", n)
+	}
+
+	// A token signed by b that names a as its issuer is tried at a first
+	// and still checked at b, where its iss does not match.
+	forged := f.b.sign(t, jwt.MapClaims{
+		"iss": f.a.Issuer(), "aud": []string{testResource, "mcp-guard-b"},
+		"sub": "mallory", "scope": "mcp", "exp": now.Add(time.Minute).Unix(),
+	})
+	f.logs.Reset()
+	if got := do(t, http.MethodGet, url, forged, ""); got.status != http.StatusUnauthorized {
+		t.Fatalf("forged iss: status = %d, want 401", got.status)
+	}
+	want := f.a.Issuer() + ": bad_signature; " + f.b.Issuer() + ": wrong_issuer"
+	if log := f.logs.String(); !strings.Contains(log, want) {
+		t.Errorf("log lacks %q: %s", want, log)
+	}
+}

@@ -2,6 +2,8 @@ package identity
 
 import (
 	"context"
+	"encoding/base64"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -341,8 +343,9 @@ func (v *Verifier) Issuers() []string {
 }
 
 // Verify checks a raw bearer token and returns the caller it names. Each
-// configured issuer is tried in turn; nothing in the unverified token
-// chooses the issuer or the key. A token passes one issuer only if its
+// configured issuer is tried in turn until one accepts; the unverified iss
+// only decides which is tried first, and nothing in the unverified token
+// chooses the key or skips a check. A token passes one issuer only if its
 // signature verifies against that issuer's published keys with one of its
 // allowed algorithms, its iss equals the issuer, its aud contains the
 // audience, it carries an exp that has not passed, and its nbf and iat
@@ -357,7 +360,7 @@ func (v *Verifier) Verify(ctx context.Context, raw string) (Caller, error) {
 
 	now := v.now()
 	reasons := make([]string, 0, len(v.issuers))
-	for _, is := range v.issuers {
+	for _, is := range v.ordered(raw) {
 		c, reason := is.verify(ctx, raw, now)
 		if reason == "" {
 			return c, nil
@@ -365,6 +368,42 @@ func (v *Verifier) Verify(ctx context.Context, raw string) (Caller, error) {
 		reasons = append(reasons, is.cfg.Issuer+": "+reason)
 	}
 	return Caller{}, fmt.Errorf("%w (%s)", ErrInvalidToken, strings.Join(reasons, "; "))
+}
+
+// ordered returns the issuers to try, the one named by the token's
+// unverified iss first. The hint only saves a useless attempt (and a
+// throttled key fetch) at the wrong issuer: every issuer still applies
+// all its checks, and a token that names no issuer is tried everywhere.
+func (v *Verifier) ordered(raw string) []*issuer {
+	if len(v.issuers) < 2 {
+		return v.issuers
+	}
+	hint := unverifiedIssuer(raw)
+	i := slices.IndexFunc(v.issuers, func(is *issuer) bool { return is.cfg.Issuer == hint })
+	if i <= 0 {
+		return v.issuers
+	}
+	out := make([]*issuer, 0, len(v.issuers))
+	out = append(out, v.issuers[i])
+	out = append(out, v.issuers[:i]...)
+	return append(out, v.issuers[i+1:]...)
+}
+
+// unverifiedIssuer reads iss from a token whose shape checkShape accepted,
+// or returns "" when it cannot. Its result must only order attempts.
+func unverifiedIssuer(raw string) string {
+	parts := strings.Split(raw, ".")
+	payload, err := base64.RawURLEncoding.DecodeString(parts[1])
+	if err != nil {
+		return ""
+	}
+	var c struct {
+		Iss string `json:"iss"`
+	}
+	if json.Unmarshal(payload, &c) != nil {
+		return ""
+	}
+	return c.Iss
 }
 
 // VerifyStartupToken verifies a token handed to the process at start-up,
