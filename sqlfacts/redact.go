@@ -14,7 +14,7 @@ const Redacted = "'***'"
 const Unparsable = "<unparsable SQL redacted>"
 
 // Redact returns sql with every string constant replaced by '***': quoted
-// strings, E'' escape strings, U&'' Unicode strings, B'' and X'' bit
+// strings, E” escape strings, U&” Unicode strings, B” and X” bit
 // strings, and dollar-quoted constants. It lexes with PostgreSQL's own
 // scanner, so comments and quotes split the text as the server splits it.
 // Identifiers, numbers and comments are kept. A text the scanner rejects
