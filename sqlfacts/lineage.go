@@ -536,7 +536,7 @@ func (l *lineage) resolve(r *rel, col string) ref {
 		if r.renamed[col] {
 			return ref{srcs: []ColumnRef{{Table: r.table, Column: "*"}}, direct: true}
 		}
-		if wholeRowFunctions[col] {
+		if wholeRowFunctions.has(col) {
 			l.calls.add(col)
 			return ref{srcs: sortRefs([]ColumnRef{{r.table, col}, {r.table, "*"}})}
 		}

@@ -14,8 +14,8 @@ const Redacted = "'***'"
 const Unparsable = "<unparsable SQL redacted>"
 
 // Redact returns sql with every string constant replaced by '***': quoted
-// strings, E” escape strings, U&” Unicode strings, B” and X” bit
-// strings, and dollar-quoted constants. It lexes with PostgreSQL's own
+// strings, escape strings (E'...'), Unicode strings (U&'...'), bit strings
+// (B'...', X'...') and dollar-quoted constants. It lexes with PostgreSQL's own
 // scanner, so comments and quotes split the text as the server splits it.
 // Identifiers, numbers and comments are kept. A text the scanner rejects
 // comes back as Unparsable, never in part.

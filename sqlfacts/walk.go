@@ -14,6 +14,19 @@ type set map[string]struct{}
 
 func (s set) add(v string) { s[v] = struct{}{} }
 
+func setOf(vals ...string) set {
+	s := make(set, len(vals))
+	for _, v := range vals {
+		s.add(v)
+	}
+	return s
+}
+
+func (s set) has(v string) bool {
+	_, ok := s[v]
+	return ok
+}
+
 func (s set) sorted() []string {
 	out := make([]string, 0, len(s))
 	for v := range s {
@@ -28,74 +41,54 @@ func (s set) sorted() []string {
 // connections, large objects, server files, backends, replication,
 // advisory locks, and functions that run SQL given as text. Calling one
 // clears ReadOnly whatever the schema written.
-var sideEffectFunctions = map[string]bool{
-	"set_config": true, "nextval": true, "setval": true, "pg_notify": true,
-	"dblink": true, "dblink_exec": true, "dblink_connect": true,
-	"dblink_connect_u": true, "dblink_send_query": true, "dblink_open": true,
-	"dblink_fetch": true, "dblink_close": true, "dblink_disconnect": true,
-	"lo_import": true, "lo_export": true, "lo_unlink": true, "lo_create": true,
-	"lo_creat": true, "lo_from_bytea": true, "lo_put": true, "lowrite": true,
-	"lo_truncate": true, "lo_truncate64": true,
-	"pg_file_write": true, "pg_file_unlink": true, "pg_file_rename": true,
-	"pg_file_sync":         true,
-	"pg_terminate_backend": true, "pg_cancel_backend": true,
-	"pg_reload_conf": true, "pg_rotate_logfile": true, "pg_switch_wal": true,
-	"pg_create_restore_point": true, "pg_promote": true,
-	"pg_backup_start": true, "pg_backup_stop": true,
-	"pg_wal_replay_pause": true, "pg_wal_replay_resume": true,
-	"pg_log_backend_memory_contexts": true, "pg_stat_reset": true,
-	"pg_stat_reset_shared": true, "pg_stat_reset_single_table_counters": true,
-	"pg_stat_reset_single_function_counters": true,
-	"pg_stat_reset_slru":                     true, "pg_stat_reset_replication_slot": true,
-	"pg_stat_reset_subscription_stats":    true,
-	"pg_create_physical_replication_slot": true,
-	"pg_create_logical_replication_slot":  true,
-	"pg_drop_replication_slot":            true, "pg_copy_physical_replication_slot": true,
-	"pg_copy_logical_replication_slot":   true,
-	"pg_replication_slot_advance":        true,
-	"pg_logical_slot_get_changes":        true,
-	"pg_logical_slot_get_binary_changes": true,
-	"pg_logical_emit_message":            true,
-	"pg_replication_origin_create":       true, "pg_replication_origin_drop": true,
-	"pg_replication_origin_advance":       true,
-	"pg_replication_origin_session_setup": true,
-	"pg_import_system_collations":         true,
-	"pg_advisory_lock":                    true, "pg_advisory_lock_shared": true,
-	"pg_advisory_xact_lock": true, "pg_advisory_xact_lock_shared": true,
-	"pg_try_advisory_lock": true, "pg_try_advisory_lock_shared": true,
-	"pg_try_advisory_xact_lock":        true,
-	"pg_try_advisory_xact_lock_shared": true,
-	"pg_advisory_unlock":               true, "pg_advisory_unlock_shared": true,
-	"pg_advisory_unlock_all": true,
-	"txid_current":           true, "pg_current_xact_id": true,
-	"query_to_xml": true, "query_to_xmlschema": true,
-	"query_to_xml_and_xmlschema": true, "cursor_to_xml": true,
-	"cursor_to_xmlschema": true,
-}
+var sideEffectFunctions = setOf(
+	"set_config", "nextval", "setval", "pg_notify", "dblink", "dblink_exec",
+	"dblink_connect", "dblink_connect_u", "dblink_send_query", "dblink_open",
+	"dblink_fetch", "dblink_close", "dblink_disconnect", "lo_import",
+	"lo_export", "lo_unlink", "lo_create", "lo_creat", "lo_from_bytea",
+	"lo_put", "lowrite", "lo_truncate", "lo_truncate64", "pg_file_write",
+	"pg_file_unlink", "pg_file_rename", "pg_file_sync", "pg_terminate_backend",
+	"pg_cancel_backend", "pg_reload_conf", "pg_rotate_logfile",
+	"pg_switch_wal", "pg_create_restore_point", "pg_promote",
+	"pg_backup_start", "pg_backup_stop", "pg_wal_replay_pause",
+	"pg_wal_replay_resume", "pg_log_backend_memory_contexts", "pg_stat_reset",
+	"pg_stat_reset_shared", "pg_stat_reset_single_table_counters",
+	"pg_stat_reset_single_function_counters", "pg_stat_reset_slru",
+	"pg_stat_reset_replication_slot", "pg_stat_reset_subscription_stats",
+	"pg_create_physical_replication_slot",
+	"pg_create_logical_replication_slot", "pg_drop_replication_slot",
+	"pg_copy_physical_replication_slot", "pg_copy_logical_replication_slot",
+	"pg_replication_slot_advance", "pg_logical_slot_get_changes",
+	"pg_logical_slot_get_binary_changes", "pg_logical_emit_message",
+	"pg_replication_origin_create", "pg_replication_origin_drop",
+	"pg_replication_origin_advance", "pg_replication_origin_session_setup",
+	"pg_import_system_collations", "pg_advisory_lock",
+	"pg_advisory_lock_shared", "pg_advisory_xact_lock",
+	"pg_advisory_xact_lock_shared", "pg_try_advisory_lock",
+	"pg_try_advisory_lock_shared", "pg_try_advisory_xact_lock",
+	"pg_try_advisory_xact_lock_shared", "pg_advisory_unlock",
+	"pg_advisory_unlock_shared", "pg_advisory_unlock_all", "txid_current",
+	"pg_current_xact_id", "query_to_xml", "query_to_xmlschema",
+	"query_to_xml_and_xmlschema", "cursor_to_xml", "cursor_to_xmlschema",
+)
 
 // wholeRowFunctions are built-in functions that take one argument of any
 // row type. PostgreSQL lets t.f stand for f(t), so "SELECT c.to_json FROM
 // customers c" calls to_json on the whole row while looking like a column.
 // The list comes from pg_proc (one argument of type record, any,
 // anyelement, anycompatible, anynonarray, or variadic any).
-var wholeRowFunctions = map[string]bool{
-	"any_out": true, "anycompatible_out": true,
-	"anycompatiblenonarray_out": true, "anyelement_out": true,
-	"anynonarray_out": true, "array_agg": true, "concat": true,
-	"concat_ws": true, "count": true, "cume_dist": true, "dense_rank": true,
-	"first_value": true, "format": true, "hash_record": true,
-	"hash_record_extended": true, "json_agg": true, "json_agg_strict": true,
-	"json_build_array": true, "json_build_object": true, "jsonb_agg": true,
-	"jsonb_agg_strict": true, "jsonb_build_array": true,
-	"jsonb_build_object": true, "lag": true, "last_value": true, "lead": true,
-	"mode": true, "num_nonnulls": true, "num_nulls": true,
-	"percent_rank": true, "pg_collation_for": true,
-	"pg_column_compression": true, "pg_column_size": true,
-	"pg_column_toast_chunk_id": true, "pg_typeof": true,
-	"quote_literal": true, "quote_nullable": true, "rank": true,
-	"record_out": true, "record_send": true, "row_to_json": true,
-	"to_json": true, "to_jsonb": true, "hstore": true,
-}
+var wholeRowFunctions = setOf(
+	"any_out", "anycompatible_out", "anycompatiblenonarray_out",
+	"anyelement_out", "anynonarray_out", "array_agg", "concat", "concat_ws",
+	"count", "cume_dist", "dense_rank", "first_value", "format", "hash_record",
+	"hash_record_extended", "json_agg", "json_agg_strict", "json_build_array",
+	"json_build_object", "jsonb_agg", "jsonb_agg_strict", "jsonb_build_array",
+	"jsonb_build_object", "lag", "last_value", "lead", "mode", "num_nonnulls",
+	"num_nulls", "percent_rank", "pg_collation_for", "pg_column_compression",
+	"pg_column_size", "pg_column_toast_chunk_id", "pg_typeof", "quote_literal",
+	"quote_nullable", "rank", "record_out", "record_send", "row_to_json",
+	"to_json", "to_jsonb", "hstore",
+)
 
 // relationObjects are DROP targets that are relations.
 var relationObjects = map[pg_query.ObjectType]bool{
@@ -397,7 +390,7 @@ func (c *collector) addFunction(parts []string) {
 	c.funcs.add(strings.Join(parts, "."))
 	bare := parts[len(parts)-1]
 	c.names.add(bare)
-	if sideEffectFunctions[strings.ToLower(bare)] {
+	if sideEffectFunctions.has(strings.ToLower(bare)) {
 		c.sideEffx = true
 	}
 }
@@ -410,7 +403,7 @@ func (c *collector) attributeCall(fields []*pg_query.Node, min int) {
 		return
 	}
 	last := fields[len(fields)-1].GetString_()
-	if last != nil && wholeRowFunctions[last.GetSval()] {
+	if last != nil && wholeRowFunctions.has(last.GetSval()) {
 		c.addFunction([]string{last.GetSval()})
 	}
 }
