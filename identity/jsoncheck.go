@@ -26,14 +26,17 @@ var errInvalidUTF8 = errors.New("invalid utf-8")
 // CheckJSON reads one JSON value from r and rejects it when it is not
 // valid JSON in valid UTF-8 (ErrMalformedJSON, also for trailing data),
 // nests arrays and objects deeper than maxDepth (ErrTooDeep), has more
-// than maxTokens tokens (ErrTooManyTokens), or repeats an object key at
-// any depth (ErrDuplicateKey), or holds a number too large for a float64
-// (ErrNumberRange), which encoding/json would refuse later. Keys count as repeated when they are equal
-// after unescaping and Unicode case folding, because encoding/json matches
-// struct fields case-insensitively: {"name":..,"NAME":..} would let the
-// guard and the tool read different values. It streams with
-// json.Decoder.Token, so memory is bounded by maxDepth, maxTokens and the
-// longest single string, whatever the input length.
+// than maxTokens tokens (ErrTooManyTokens), repeats an object key at any
+// depth (ErrDuplicateKey), or holds a number too large for a float64
+// (ErrNumberRange), which encoding/json would refuse later.
+//
+// Keys count as repeated when they are equal after unescaping and Unicode
+// case folding, because encoding/json matches struct fields
+// case-insensitively: {"name":..,"NAME":..} would let the guard and the
+// tool read different values.
+//
+// It streams with json.Decoder.Token, so memory is bounded by maxDepth,
+// maxTokens and the longest single string, whatever the input length.
 func CheckJSON(r io.Reader, maxDepth, maxTokens int) error {
 	if maxDepth < 1 || maxTokens < 1 {
 		return errors.New("identity: CheckJSON limits must be positive")

@@ -547,8 +547,9 @@ func TestMiddlewareJSONChecks(t *testing.T) {
 		want   []byte
 	}{
 		{
-			name:   "duplicate key in arguments",
-			body:   `{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"run_shell","arguments":{"cmd":"ls","cmd":"rm -rf /"}}}`,
+			name: "duplicate key in arguments",
+			body: `{"jsonrpc":"2.0","id":1,"method":"tools/call","params":` +
+				`{"name":"run_shell","arguments":{"cmd":"ls","cmd":"rm -rf /"}}}`,
 			status: http.StatusBadRequest,
 			want:   bodyInvalidRequest,
 		},

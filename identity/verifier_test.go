@@ -80,8 +80,10 @@ func TestNewVerifierRefusesBadConfig(t *testing.T) {
 			issuers: []IssuerConfig{{Issuer: fakeDiscovery(t, []string{"HS256", "none"}, "{self}/keys")}},
 			want:    "no supported asymmetric signing algorithm"},
 		{name: "jwks_uri leaves loopback over http", opts: []Option{aud},
-			issuers: []IssuerConfig{{Issuer: fakeDiscovery(t, []string{"RS256"}, "http://keys.example.com/jwks")}},
-			want:    "jwks_uri: plain http is allowed only on loopback"},
+			issuers: []IssuerConfig{{
+				Issuer: fakeDiscovery(t, []string{"RS256"}, "http://keys.example.com/jwks"),
+			}},
+			want: "jwks_uri: plain http is allowed only on loopback"},
 		{name: "key set holds only a symmetric key", opts: []Option{aud},
 			issuers: []IssuerConfig{{Issuer: fakeDiscovery(t, []string{"RS256"}, "{self}/keys")}},
 			want:    "no usable public signing key"},
