@@ -287,10 +287,16 @@ func sign(secret, ts, body string) string {
 
 // clickBody is the form body Slack sends when user clicks a button.
 func clickBody(user, id, action string) string {
-	payload := map[string]any{
-		"type": "block_actions",
-		"user": map[string]any{"id": user, "username": strings.ToLower(user)},
-		"team": map[string]any{"id": "T0TEAM"},
+	b, _ := json.Marshal(clickPayload(user, id, action))
+	return url.Values{"payload": {string(b)}}.Encode()
+}
+
+// clickPayload is the block_actions payload of a button click.
+func clickPayload(user, id, action string) map[string]any {
+	return map[string]any{
+		"type":    "block_actions",
+		"user":    map[string]any{"id": user, "username": strings.ToLower(user)},
+		"team":    map[string]any{"id": "T0TEAM"},
 		"channel": map[string]any{"id": testChannel},
 		"container": map[string]any{"type": "message",
 			"message_ts": "1764842400.000001", "channel_id": testChannel},
@@ -300,6 +306,4 @@ func clickBody(user, id, action string) string {
 			"value": id, "action_ts": "1764842401.000001",
 		}},
 	}
-	b, _ := json.Marshal(payload)
-	return url.Values{"payload": {string(b)}}.Encode()
 }

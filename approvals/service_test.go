@@ -194,9 +194,15 @@ func TestDecideRules(t *testing.T) {
 	tests := []struct {
 		name      string
 		approvers Approvers
+		caller    *identity.Caller
 		by        Person
 		wantErr   error
 	}{
+		{name: "requester outside the directory by email",
+			caller: &identity.Caller{Subject: "bob-sub", Issuer: "https://idp.test",
+				Email: "bob@example.com"},
+			approvers: Approvers{Emails: []string{"bob@example.com", "frank@example.com"}},
+			by:        Person{Email: "BOB@example.com"}, wantErr: ErrSelfApproval},
 		{name: "listed email", approvers: Approvers{Emails: []string{"frank@example.com"}},
 			by: Person{Email: "frank@example.com"}},
 		{name: "email case ignored", approvers: Approvers{Emails: []string{"Frank@Example.com"}},
@@ -237,6 +243,9 @@ func TestDecideRules(t *testing.T) {
 			e := newEnv(t, envConfig{})
 			r := deleteRequest()
 			r.Approvers = tt.approvers
+			if tt.caller != nil {
+				r.Caller = *tt.caller
+			}
 			opened := e.open(r)
 
 			got, err := e.svc.Decide(context.Background(), opened.ID, tt.by, true, ViaCLI)
