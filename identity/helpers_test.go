@@ -37,7 +37,7 @@ type testIssuer struct {
 
 // startIssuer runs a mockoidc server on 127.0.0.1. A nil key uses
 // mockoidc's built-in key, which every default instance shares.
-func startIssuer(t *testing.T, key *rsa.PrivateKey) *testIssuer {
+func startIssuer(t testing.TB, key *rsa.PrivateKey) *testIssuer {
 	t.Helper()
 	m, err := mockoidc.NewServer(key)
 	if err != nil {
