@@ -266,11 +266,6 @@ func (s *Service) prepare(r Request) (*Request, error) {
 		return nil, fmt.Errorf("%w: %d eligible, %d required", ErrNoApprovers,
 			n, r.Required)
 	}
-	if s.notifier != nil {
-		if err := s.notifier.Validate(&r); err != nil {
-			return nil, err
-		}
-	}
 
 	now := s.now().UTC()
 	r.ID = newID()
@@ -281,6 +276,11 @@ func (s *Service) prepare(r Request) (*Request, error) {
 	r.Acknowledged = false
 	r.DecidedAt, r.ExecutedAt = time.Time{}, time.Time{}
 	r.Message = Message{}
+	if s.notifier != nil {
+		if err := s.notifier.Validate(&r); err != nil {
+			return nil, err
+		}
+	}
 	return &r, nil
 }
 
