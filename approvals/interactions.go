@@ -153,7 +153,8 @@ type CallbackHandler struct {
 
 // NewCallbackHandler returns the handler for Slack's interactivity request
 // URL. It refuses an empty signing secret.
-func NewCallbackHandler(svc *Service, n *SlackNotifier, signingSecret string) (*CallbackHandler, error) {
+func NewCallbackHandler(svc *Service, n *SlackNotifier,
+	signingSecret string) (*CallbackHandler, error) {
 	if signingSecret == "" {
 		return nil, errors.New("approvals: slack signing secret is required")
 	}

@@ -332,7 +332,8 @@ func (s *Service) reuse(ctx context.Context, r *Request) (*Request, error) {
 // second. A decision made in this process wakes Wait at once; one made
 // elsewhere is seen at the next poll. An expired request returned by Wait is
 // marked acknowledged.
-func (s *Service) Wait(ctx context.Context, id string, progress func(elapsed, total time.Duration)) (*Request, error) {
+func (s *Service) Wait(ctx context.Context, id string,
+	progress func(elapsed, total time.Duration)) (*Request, error) {
 	start := time.Now()
 	timeout := time.NewTimer(s.wait)
 	defer timeout.Stop()
@@ -382,7 +383,8 @@ func (s *Service) Wait(ctx context.Context, id string, progress func(elapsed, to
 // with ErrNotFound, ErrExpired, ErrSelfApproval, ErrNotApprover,
 // ErrAlreadyDecided or a StateError matching ErrNotPending, and then changes
 // nothing.
-func (s *Service) Decide(ctx context.Context, id string, by Person, approve bool, via string) (*Request, error) {
+func (s *Service) Decide(ctx context.Context, id string, by Person,
+	approve bool, via string) (*Request, error) {
 	if via != ViaSlack && via != ViaCLI && via != ViaElicitation {
 		return nil, fmt.Errorf("approvals: decide: unknown channel %q", via)
 	}

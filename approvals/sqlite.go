@@ -120,7 +120,8 @@ func (s *SQLiteStore) Get(ctx context.Context, id string) (*Request, error) {
 }
 
 // Latest returns the newest request of the caller with this digest.
-func (s *SQLiteStore) Latest(ctx context.Context, c identity.Caller, digest string) (*Request, error) {
+func (s *SQLiteStore) Latest(ctx context.Context, c identity.Caller,
+	digest string) (*Request, error) {
 	row := s.db.QueryRowContext(ctx, `SELECT `+requestColumns+`
 		FROM approval_requests
 		WHERE caller_subject = ? AND caller_issuer = ? AND digest = ?
@@ -214,7 +215,8 @@ func (s *SQLiteStore) Due(ctx context.Context, now time.Time) ([]string, error) 
 }
 
 // Update runs fn on the stored request inside one transaction.
-func (s *SQLiteStore) Update(ctx context.Context, id string, fn func(r *Request) (*Decision, error)) (*Request, error) {
+func (s *SQLiteStore) Update(ctx context.Context, id string,
+	fn func(r *Request) (*Decision, error)) (*Request, error) {
 	tx, err := s.db.BeginTx(ctx, nil)
 	if err != nil {
 		return nil, fmt.Errorf("begin approval update: %w", err)
