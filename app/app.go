@@ -1,0 +1,236 @@
+// Package app assembles a running mcp-guard from its configuration: the
+// recorder, the policy engine, the tools, masking, approvals and identity,
+// and serves them over stdio or HTTP.
+package app
+
+import (
+	"context"
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"os"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"github.com/mark3labs/mcp-go/server"
+
+	"github.com/mcp-guard/mcp-guard/approvals"
+	"github.com/mcp-guard/mcp-guard/config"
+	"github.com/mcp-guard/mcp-guard/guard"
+	"github.com/mcp-guard/mcp-guard/identity"
+	"github.com/mcp-guard/mcp-guard/masking"
+	"github.com/mcp-guard/mcp-guard/policy"
+	"github.com/mcp-guard/mcp-guard/recorder"
+	"github.com/mcp-guard/mcp-guard/tools"
+)
+
+// Version is the version of mcp-guard, set at build time.
+var Version = "dev"
+
+// Options are what the process gives the app besides the configuration.
+type Options struct {
+	Stderr io.Writer
+	Getenv func(string) string
+}
+
+// App is an assembled guard.
+type App struct {
+	Config   *config.Config
+	Logger   *slog.Logger
+	Engine   *policy.Engine
+	Recorder *recorder.Recorder
+	Guard    *guard.Guard
+	MCP      *server.MCPServer
+	Masker   *masking.Masker
+
+	postgres  *tools.Postgres
+	oidc      *identity.Verifier
+	approvals *approvals.Service
+	slack     http.Handler
+	wg        sync.WaitGroup
+	closers   []func()
+	getenv    func(string) string
+	cancel    context.CancelFunc
+	bg        context.Context
+}
+
+// Build assembles the guard. It refuses to start on a policy that does not
+// compile or a target whose secrets cannot be read.
+func Build(ctx context.Context, cfg *config.Config, o Options) (*App, error) {
+	if o.Stderr == nil {
+		o.Stderr = os.Stderr
+	}
+	if o.Getenv == nil {
+		o.Getenv = os.Getenv
+	}
+	a := &App{Config: cfg, getenv: o.Getenv}
+	a.bg, a.cancel = context.WithCancel(context.Background())
+	ok := false
+	defer func() {
+		if !ok {
+			a.Close()
+		}
+	}()
+
+	// Secrets first, so the logger can scrub them from the start.
+	pg, err := tools.NewPostgres(cfg.Targets, o.Getenv, slog.New(slog.DiscardHandler))
+	if err != nil {
+		return nil, err
+	}
+	a.postgres = pg
+	a.closers = append(a.closers, pg.Close)
+	secrets := append([]string{}, pg.Secrets()...)
+	secrets = append(secrets, a.envSecrets()...)
+
+	hashKey, err := loadOrCreateKey(filepath.Join(filepath.Dir(cfg.Recorder.Path), "mask-hash.key"), 32)
+	if err != nil {
+		return nil, err
+	}
+	a.Masker, err = masking.New(masking.Options{Secrets: secrets, HashKey: hashKey})
+	if err != nil {
+		return nil, fmt.Errorf("masking: %w", err)
+	}
+	a.Logger = newLogger(cfg.Log, o.Stderr, a.Masker)
+	pg.SetLogger(a.Logger.With("component", "postgres"))
+
+	a.Engine, err = policy.New(ctx, cfg.Policy.Dir, a.Logger.With("component", "policy"))
+	if err != nil {
+		return nil, err
+	}
+	if cfg.Policy.Dir != "" && *cfg.Policy.Watch {
+		go a.Engine.Watch(a.bg, 2*time.Second)
+	}
+
+	a.Recorder, err = recorder.Open(cfg.Recorder.Path, recorder.Options{
+		Synchronous: cfg.Recorder.Synchronous,
+		Logger:      a.Logger.With("component", "recorder"),
+	})
+	if err != nil {
+		return nil, err
+	}
+	a.closers = append(a.closers, func() { a.Recorder.Close() })
+
+	shell := tools.Shell{}
+	remote, err := a.buildRemote()
+	if err != nil {
+		return nil, err
+	}
+	if remote != nil {
+		shell.Remote = remote
+	}
+	toolset := []tools.Tool{&tools.Lister{Targets: cfg.Targets}, pg, shell, tools.Files{}}
+
+	approver, err := a.buildApprovals(ctx)
+	if err != nil {
+		return nil, err
+	}
+	a.Guard, err = guard.New(guard.Options{
+		Config:   cfg,
+		Engine:   a.Engine,
+		Recorder: a.Recorder,
+		Tools:    toolset,
+		Masker:   guard.ResultMasker{M: a.Masker},
+		Approver: approver,
+		Logger:   a.Logger.With("component", "guard"),
+	})
+	if err != nil {
+		return nil, err
+	}
+	a.MCP = guard.NewMCPServer(a.Guard, Version)
+	ok = true
+	return a, nil
+}
+
+// envSecrets returns secrets the server holds through its environment:
+// Slack tokens and similar values named in the configuration.
+func (a *App) envSecrets() []string {
+	var names []string
+	if s := a.Config.Approvals.Slack; s != nil {
+		names = append(names, s.BotTokenEnv, s.SigningSecretEnv, s.SocketModeAppTokenEnv)
+	}
+	names = append(names, a.Config.Identity.TokenEnv)
+	for _, t := range a.Config.Targets {
+		names = append(names, t.KeyEnv)
+	}
+	var out []string
+	for _, n := range names {
+		if n == "" {
+			continue
+		}
+		if v := a.getenv(n); v != "" {
+			out = append(out, v)
+		}
+	}
+	return out
+}
+
+// Close stops background work and closes what Build opened, last first.
+func (a *App) Close() {
+	if a.cancel != nil {
+		a.cancel()
+	}
+	if a.Guard != nil {
+		a.Guard.Close(context.Background())
+	}
+	a.wg.Wait()
+	for i := len(a.closers) - 1; i >= 0; i-- {
+		a.closers[i]()
+	}
+	a.closers = nil
+}
+
+// StdioCaller returns the identity of the stdio caller: the configured
+// identity, or the one a token in the configured environment variable
+// proves.
+func (a *App) StdioCaller(ctx context.Context) (identity.Caller, error) {
+	id := a.Config.Identity
+	if id.TokenEnv == "" {
+		return identity.Caller{Subject: id.Subject, Email: id.Email, Groups: append([]string{}, id.Groups...)}, nil
+	}
+	raw := a.getenv(id.TokenEnv)
+	if raw == "" {
+		return identity.Caller{}, fmt.Errorf("identity.token_env: %s is empty", id.TokenEnv)
+	}
+	v, err := a.verifier(ctx)
+	if err != nil {
+		return identity.Caller{}, err
+	}
+	if v == nil {
+		return identity.Caller{}, errors.New("identity.token_env is set but no auth.oidc issuer is configured")
+	}
+	c, err := v.VerifyStartupToken(ctx, raw)
+	if err != nil {
+		return identity.Caller{}, fmt.Errorf("identity.token_env: the token does not verify: %w", err)
+	}
+	return c, nil
+}
+
+// loadOrCreateKey reads a key file, or creates one with n random bytes and
+// mode 0600.
+func loadOrCreateKey(path string, n int) ([]byte, error) {
+	b, err := os.ReadFile(path)
+	if err == nil {
+		if len(b) < n {
+			return nil, fmt.Errorf("key file %s is shorter than %d bytes", path, n)
+		}
+		return b, nil
+	}
+	if !errors.Is(err, os.ErrNotExist) {
+		return nil, fmt.Errorf("read key file: %w", err)
+	}
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+		return nil, fmt.Errorf("create key directory: %w", err)
+	}
+	b = make([]byte, n)
+	if _, err := rand.Read(b); err != nil {
+		return nil, fmt.Errorf("generate key: %w", err)
+	}
+	if err := os.WriteFile(path, b, 0o600); err != nil {
+		return nil, fmt.Errorf("write key file: %w", err)
+	}
+	return b, nil
+}

@@ -1,0 +1,53 @@
+package app
+
+import (
+	"context"
+	"log/slog"
+	"os"
+
+	"github.com/mcp-guard/mcp-guard/config"
+	"github.com/mcp-guard/mcp-guard/guard"
+	"github.com/mcp-guard/mcp-guard/identity"
+	"github.com/mcp-guard/mcp-guard/masking"
+	"github.com/mcp-guard/mcp-guard/policy"
+	"github.com/mcp-guard/mcp-guard/tools"
+)
+
+// Evaluate decides a call the way a serving guard would, without a
+// recorder, a database connection or running anything.
+func Evaluate(ctx context.Context, cfg *config.Config, tool string, args map[string]any, caller *struct {
+	Subject string   `json:"subject"`
+	Issuer  string   `json:"issuer"`
+	Email   string   `json:"email"`
+	Groups  []string `json:"groups"`
+}) (guard.Evaluation, error) {
+	eng, err := policy.New(ctx, cfg.Policy.Dir, nil)
+	if err != nil {
+		return guard.Evaluation{}, err
+	}
+	pg, err := tools.NewPostgres(cfg.Targets, os.Getenv, slog.New(slog.DiscardHandler))
+	if err != nil {
+		return guard.Evaluation{}, err
+	}
+	defer pg.Close()
+	m, err := masking.New(masking.Options{Secrets: pg.Secrets()})
+	if err != nil {
+		return guard.Evaluation{}, err
+	}
+	g, err := guard.New(guard.Options{
+		Config: cfg, Engine: eng, Masker: guard.ResultMasker{M: m},
+		Tools:  []tools.Tool{&tools.Lister{Targets: cfg.Targets}, pg, tools.Shell{}, tools.Files{}},
+		Logger: slog.New(slog.DiscardHandler),
+	})
+	if err != nil {
+		return guard.Evaluation{}, err
+	}
+	c := identity.Caller{Subject: cfg.Identity.Subject, Email: cfg.Identity.Email, Groups: cfg.Identity.Groups}
+	if caller != nil {
+		c = identity.Caller{Subject: caller.Subject, Issuer: caller.Issuer, Email: caller.Email, Groups: caller.Groups}
+	}
+	if c.Groups == nil {
+		c.Groups = []string{}
+	}
+	return g.Evaluate(ctx, c, tool, args), nil
+}

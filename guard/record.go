@@ -1,0 +1,160 @@
+package guard
+
+import (
+	"context"
+	"encoding/json"
+	"regexp"
+	"strings"
+
+	"github.com/mark3labs/mcp-go/mcp"
+
+	"github.com/mcp-guard/mcp-guard/identity"
+	"github.com/mcp-guard/mcp-guard/recorder"
+	"github.com/mcp-guard/mcp-guard/sqlfacts"
+)
+
+// IntentBody is the record written before a call runs (or is refused).
+type IntentBody struct {
+	CallID        string          `json:"call_id"`
+	SessionID     string          `json:"session_id"`
+	Caller        identity.Caller `json:"caller"`
+	Tool          string          `json:"tool"`
+	Target        string          `json:"target"`
+	Arguments     any             `json:"arguments"`
+	Facts         any             `json:"facts,omitempty"`
+	Decision      any             `json:"decision"`
+	PolicyVersion string          `json:"policy_version"`
+	StartedAt     string          `json:"started_at"`
+}
+
+// CompletionBody is the record written before a call is answered.
+type CompletionBody struct {
+	CallID     string         `json:"call_id"`
+	Outcome    string         `json:"outcome"`
+	Reason     string         `json:"reason,omitempty"`
+	RequestID  string         `json:"request_id,omitempty"`
+	IsError    bool           `json:"is_error"`
+	Result     any            `json:"result,omitempty"`
+	ResultSize int            `json:"result_size"`
+	Truncated  bool           `json:"truncated"`
+	Masked     map[string]int `json:"masked,omitempty"`
+	DurationMS int64          `json:"duration_ms"`
+}
+
+func (g *Guard) recordIntent(ctx context.Context, c *call) error {
+	if c.recorded {
+		return nil
+	}
+	body := IntentBody{
+		CallID:        c.id,
+		SessionID:     c.session,
+		Caller:        c.caller,
+		Tool:          c.name,
+		Target:        targetName(c),
+		Arguments:     g.redactArgs(c.args),
+		Facts:         g.redactValue(c.facts),
+		Decision:      c.decision,
+		PolicyVersion: g.engine.Version(),
+		StartedAt:     c.started.UTC().Format("2006-01-02T15:04:05.000000Z07:00"),
+	}
+	if err := g.rec.Append(ctx, recorder.KindCallIntent, c.session, c.id, body); err != nil {
+		return err
+	}
+	c.recorded = true
+	return nil
+}
+
+func (g *Guard) recordCompletion(ctx context.Context, c *call, outcome string, ref *Refusal, out *mcp.CallToolResult, masked map[string]int) error {
+	body := CompletionBody{
+		CallID:     c.id,
+		Outcome:    outcome,
+		IsError:    out.IsError,
+		Masked:     masked,
+		DurationMS: g.now().Sub(c.started).Milliseconds(),
+		RequestID:  c.requestID,
+	}
+	if ref != nil {
+		body.Reason = ref.Reason
+		if ref.RequestID != "" {
+			body.RequestID = ref.RequestID
+		}
+	}
+	// The result as the model received it (already masked), capped.
+	raw, _ := json.Marshal(out.StructuredContent)
+	body.ResultSize = len(raw)
+	limit := g.cfg.Recorder.MaxResultBytes
+	if len(raw) > limit {
+		body.Truncated = true
+		body.Result = strings.ToValidUTF8(string(raw[:limit]), "")
+	} else {
+		body.Result = json.RawMessage(raw)
+	}
+	return g.rec.Append(context.WithoutCancel(ctx), recorder.KindCallCompletion, c.session, c.id, body)
+}
+
+// secretAssignment finds NAME=value words whose name says they hold a
+// secret, as in PGPASSWORD=... before a command.
+var secretAssignment = regexp.MustCompile(`(?i)\b([A-Z0-9_]*(?:PASS|PWD|TOKEN|SECRET|KEY|AUTH|CRED)[A-Z0-9_]*=)('[^']*'|"[^"]*"|[^\s;&|]+)`)
+
+// sqlPassword finds statements that carry a password in a literal.
+var sqlPassword = regexp.MustCompile(`(?i)password|secret|user\s+mapping|server`)
+
+// redactText removes from s what must never be stored or logged: secret
+// assignments, and whatever the masker detects.
+func (g *Guard) redactText(s string) string {
+	s = secretAssignment.ReplaceAllString(s, "${1}[REDACTED]")
+	return g.masker.Text(s)
+}
+
+// redactArgs is redactText over the arguments, with SQL that may carry a
+// password recorded with its literals replaced.
+func (g *Guard) redactArgs(args map[string]any) any {
+	out := make(map[string]any, len(args))
+	for k, v := range args {
+		if s, ok := v.(string); ok && k == "sql" && sqlPassword.MatchString(s) {
+			out[k] = g.redactText(sqlfacts.Redact(s))
+			continue
+		}
+		out[k] = g.redactValue(v)
+	}
+	return out
+}
+
+// redactValue applies redactText to every string inside v (after a JSON
+// round trip, so structs are covered too).
+func (g *Guard) redactValue(v any) any {
+	if v == nil {
+		return nil
+	}
+	b, err := json.Marshal(v)
+	if err != nil {
+		return nil
+	}
+	var generic any
+	if err := json.Unmarshal(b, &generic); err != nil {
+		return nil
+	}
+	return g.walk(generic)
+}
+
+func (g *Guard) walk(v any) any {
+	switch x := v.(type) {
+	case string:
+		return g.redactText(x)
+	case []any:
+		for i := range x {
+			x[i] = g.walk(x[i])
+		}
+		return x
+	case map[string]any:
+		for k := range x {
+			x[k] = g.walk(x[k])
+		}
+		return x
+	}
+	return v
+}
+
+// RedactArgs returns the arguments as they may be stored or shown: secret
+// assignments, detected secrets and SQL password literals removed.
+func (g *Guard) RedactArgs(args map[string]any) any { return g.redactArgs(args) }

@@ -1,0 +1,88 @@
+package cli
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net"
+	"os"
+
+	"github.com/spf13/cobra"
+
+	"github.com/mcp-guard/mcp-guard/app"
+	"github.com/mcp-guard/mcp-guard/config"
+	"github.com/mcp-guard/mcp-guard/policy"
+	"github.com/mcp-guard/mcp-guard/tools"
+)
+
+func newServe(stdin io.Reader, stdout, stderr io.Writer) *cobra.Command {
+	var cfgPath, httpAddr string
+	cmd := &cobra.Command{
+		Use:   "serve",
+		Short: "Serve MCP over stdio (default) or streamable HTTP (--http)",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			cfg, err := config.Load(cfgPath)
+			if err != nil {
+				return err
+			}
+			ctx := cmd.Context()
+			a, err := app.Build(ctx, cfg, app.Options{Stderr: stderr})
+			if err != nil {
+				return err
+			}
+			defer a.Close()
+			addr := httpAddr
+			if addr != "" {
+				return a.ServeHTTP(ctx, addr, func(l net.Addr) {
+					fmt.Fprintf(stderr, "mcp-guard: serving MCP at http://%s/mcp\n", l)
+				})
+			}
+			return a.ServeStdio(ctx, stdin, stdout)
+		},
+	}
+	cmd.Flags().StringVar(&cfgPath, "config", "mcp-guard.yaml", "configuration file")
+	cmd.Flags().StringVar(&httpAddr, "http", "", "serve streamable HTTP at ADDR (host:port) instead of stdio")
+	return cmd
+}
+
+func newCheck() *cobra.Command {
+	var cfgPath string
+	cmd := &cobra.Command{
+		Use:   "check",
+		Short: "Validate a configuration and its policy without serving",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			cfg, err := config.Load(cfgPath)
+			if err != nil {
+				return err
+			}
+			ctx := context.Background()
+			eng, err := policy.New(ctx, cfg.Policy.Dir, nil)
+			if err != nil {
+				return err
+			}
+			pg, err := tools.NewPostgres(cfg.Targets, os.Getenv, nil)
+			if err != nil {
+				return err
+			}
+			pg.Close()
+			out := cmd.OutOrStdout()
+			fmt.Fprintf(out, "configuration %s is valid\n", cfgPath)
+			fmt.Fprintf(out, "policy %s compiles (%s)\n", policyName(cfg), eng.Version())
+			for _, t := range cfg.Targets {
+				fmt.Fprintf(out, "target %s (%s)\n", t.Name, t.Kind)
+			}
+			return nil
+		},
+	}
+	cmd.Flags().StringVar(&cfgPath, "config", "mcp-guard.yaml", "configuration file")
+	return cmd
+}
+
+func policyName(cfg *config.Config) string {
+	if cfg.Policy.Dir == "" {
+		return "bundled default"
+	}
+	return cfg.Policy.Dir
+}

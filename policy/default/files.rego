@@ -1,0 +1,50 @@
+# File rules of the default policy: read_file on files targets.
+#
+# The guard resolves the requested path inside the target's roots (links
+# followed, .. collapsed) and the rules judge the resolved file, not the
+# name that was typed: an innocent name that links to a secret is a secret.
+package mcpguard
+
+import rego.v1
+
+file_call if input.tool == "read_file"
+
+deny contains sprintf("%s is outside the target's roots", [input.arguments.path]) if {
+	file_call
+	not input.file.inside
+}
+
+deny contains sprintf("%s cannot be read: %s", [input.arguments.path, input.file.error]) if {
+	file_call
+	input.file.inside
+	input.file.error != ""
+}
+
+deny contains sprintf("%s is a secret file (%s)", [input.arguments.path, why]) if {
+	file_call
+	some p in [input.file.resolved, input.file.requested]
+	why := secret_file(p)
+}
+
+secret_file(p) := "an environment file" if regex.match(`(^|/)\.env(\.[^/]*)?$`, p)
+
+else := "a private key" if regex.match(`(^|/)id_(rsa|dsa|ecdsa|ed25519)[^/]*$`, p)
+
+else := "a key or certificate store" if regex.match(`\.(pem|key|p12|pfx|jks|keystore|kdbx|ppk)$`, p)
+
+else := "SSH material" if regex.match(`(^|/)\.ssh/`, p)
+
+else := "a credentials file" if regex.match(`(^|/)\.(netrc|pgpass|git-credentials|npmrc|pypirc)$`, p)
+
+else := "cloud credentials" if regex.match(`(^|/)\.(aws|azure|gcloud|kube|docker|gnupg)/`, p)
+
+else := "cloud credentials" if regex.match(`(^|/)(credentials|service-account[^/]*\.json)$`, p)
+
+else := "a process's environment or memory" if regex.match(`^/proc/`, p)
+
+else := "a system secret" if regex.match(`^/etc/(shadow|gshadow|sudoers)`, p)
+
+allowed if {
+	file_call
+	input.file.inside
+}

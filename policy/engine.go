@@ -1,0 +1,328 @@
+// Package policy evaluates the guard's Rego policy. The policy is compiled
+// once and evaluated per call; a policy that is undefined, errors or returns
+// a malformed decision yields a denial, never an allow.
+package policy
+
+import (
+	"context"
+	"crypto/sha256"
+	"embed"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/open-policy-agent/opa/v1/ast"
+	"github.com/open-policy-agent/opa/v1/rego"
+)
+
+//go:embed default/*.rego
+var bundled embed.FS
+
+// Query is the Rego query whose value is the decision object.
+const Query = "data.mcpguard.decision"
+
+// Outcomes a decision can have.
+const (
+	OutcomeAllow    = "allow"
+	OutcomeDeny     = "deny"
+	OutcomeApproval = "approval"
+)
+
+// Decision is the policy's answer for one call.
+type Decision struct {
+	// Outcome is allow, deny or approval.
+	Outcome string `json:"outcome"`
+	// Reasons explain a deny or an approval; shown to the model and to
+	// approvers, and recorded.
+	Reasons []string `json:"reasons"`
+	// Approval says who may approve when Outcome is approval.
+	Approval Approval `json:"approval"`
+	// Limits lower the configured ceilings for this call; zero keeps them.
+	Limits Limits `json:"limits"`
+	// Mask names result columns to mask and how.
+	Mask []MaskRule `json:"mask"`
+	// Writes lets query_database run outside a read-only transaction.
+	Writes bool `json:"writes"`
+	// Detectors enables optional value detectors (e.g. national IDs).
+	Detectors []string `json:"detectors"`
+}
+
+// Approval names who may approve a call and how many must.
+type Approval struct {
+	Groups   []string `json:"groups"`
+	Emails   []string `json:"emails"`
+	Required int      `json:"required"`
+	Channel  string   `json:"channel"`
+	// Confirmable lets the caller confirm the call themself in the IDE.
+	Confirmable bool `json:"confirmable"`
+}
+
+// Limits are per-call ceilings.
+type Limits struct {
+	MaxRows        int `json:"max_rows"`
+	TimeoutSeconds int `json:"timeout_seconds"`
+	MaxOutputBytes int `json:"max_output_bytes"`
+}
+
+// MaskRule masks a result column by its source table and column, or by a
+// tag the policy attached to columns.
+type MaskRule struct {
+	Table    string `json:"table"`
+	Column   string `json:"column"`
+	Strategy string `json:"strategy"` // redact, last, hash
+	Keep     int    `json:"keep"`
+	// Transformed says what to do when the column feeds an expression:
+	// "mask" (default) masks the whole expression, "deny" refuses the call.
+	Transformed string `json:"transformed"`
+}
+
+// Deny returns a denial decision with the given reason.
+func Deny(reason string) Decision {
+	return Decision{Outcome: OutcomeDeny, Reasons: []string{reason}}
+}
+
+// Engine evaluates calls against a compiled policy. It is safe for
+// concurrent use; Reload swaps the policy atomically.
+type Engine struct {
+	mu      sync.RWMutex
+	query   rego.PreparedEvalQuery
+	version string
+	files   map[string]string
+
+	dir    string
+	logger *slog.Logger
+}
+
+// Module is one policy source file.
+type Module struct {
+	Name   string
+	Source string
+}
+
+// Bundled returns the modules of the default policy, tests included.
+func Bundled() []Module {
+	mods, err := readFS(bundled, "default")
+	if err != nil {
+		panic(fmt.Sprintf("policy: bundled policy unreadable: %v", err))
+	}
+	return mods
+}
+
+// New compiles the policy in dir, or the bundled default policy when dir
+// is empty. Test files (*_test.rego) are not part of the decision.
+func New(ctx context.Context, dir string, logger *slog.Logger) (*Engine, error) {
+	if logger == nil {
+		logger = slog.Default()
+	}
+	e := &Engine{dir: dir, logger: logger}
+	mods, err := e.load()
+	if err != nil {
+		return nil, err
+	}
+	if err := e.compile(ctx, mods); err != nil {
+		return nil, err
+	}
+	return e, nil
+}
+
+// Load reads the modules of a policy directory (test files included).
+func Load(dir string) ([]Module, error) {
+	return readFS(os.DirFS(dir), ".")
+}
+
+func (e *Engine) load() ([]Module, error) {
+	if e.dir == "" {
+		return Bundled(), nil
+	}
+	mods, err := Load(e.dir)
+	if err != nil {
+		return nil, err
+	}
+	if len(policyModules(mods)) == 0 {
+		return nil, fmt.Errorf("policy: no .rego files in %s", e.dir)
+	}
+	return mods, nil
+}
+
+func readFS(fsys fs.FS, root string) ([]Module, error) {
+	var mods []Module
+	err := fs.WalkDir(fsys, root, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if d.IsDir() || !strings.HasSuffix(p, ".rego") {
+			return nil
+		}
+		src, err := fs.ReadFile(fsys, p)
+		if err != nil {
+			return err
+		}
+		mods = append(mods, Module{Name: p, Source: string(src)})
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("policy: read modules: %w", err)
+	}
+	sort.Slice(mods, func(i, j int) bool { return mods[i].Name < mods[j].Name })
+	return mods, nil
+}
+
+func policyModules(mods []Module) []Module {
+	var out []Module
+	for _, m := range mods {
+		if !strings.HasSuffix(m.Name, "_test.rego") {
+			out = append(out, m)
+		}
+	}
+	return out
+}
+
+// Version identifies a set of modules: a digest over names and sources.
+func Version(mods []Module) string {
+	h := sha256.New()
+	for _, m := range policyModules(mods) {
+		fmt.Fprintf(h, "%s\x00%d\x00%s", m.Name, len(m.Source), m.Source)
+	}
+	return "sha256:" + hex.EncodeToString(h.Sum(nil))[:16]
+}
+
+func (e *Engine) compile(ctx context.Context, mods []Module) error {
+	opts := []func(*rego.Rego){
+		rego.Query(Query),
+		rego.SetRegoVersion(ast.RegoV1),
+		rego.StrictBuiltinErrors(true),
+	}
+	files := map[string]string{}
+	for _, m := range policyModules(mods) {
+		name := m.Name
+		if e.dir != "" {
+			name = filepath.Join(e.dir, m.Name)
+		}
+		files[name] = m.Source
+		opts = append(opts, rego.Module(name, m.Source))
+	}
+	pq, err := rego.New(opts...).PrepareForEval(ctx)
+	if err != nil {
+		return fmt.Errorf("policy does not compile: %w", err)
+	}
+	e.mu.Lock()
+	e.query = pq
+	e.version = Version(mods)
+	e.files = files
+	e.mu.Unlock()
+	return nil
+}
+
+// Version returns the digest of the policy in force.
+func (e *Engine) Version() string {
+	e.mu.RLock()
+	defer e.mu.RUnlock()
+	return e.version
+}
+
+// Reload recompiles the policy directory. On failure the policy in force
+// is kept and the error returned.
+func (e *Engine) Reload(ctx context.Context) error {
+	mods, err := e.load()
+	if err != nil {
+		return err
+	}
+	if Version(mods) == e.Version() {
+		return nil
+	}
+	return e.compile(ctx, mods)
+}
+
+// Watch polls the policy directory every interval until ctx ends and
+// reloads it when it changes, keeping the last good policy (and logging
+// why) when the new one does not compile.
+func (e *Engine) Watch(ctx context.Context, interval time.Duration) {
+	if e.dir == "" {
+		return
+	}
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		before := e.Version()
+		if err := e.Reload(ctx); err != nil {
+			e.logger.Error("policy reload failed; keeping the last good policy",
+				"policy_version", before, "error", err)
+			continue
+		}
+		if after := e.Version(); after != before {
+			e.logger.Info("policy reloaded", "policy_version", after)
+		}
+	}
+}
+
+// ErrUndefined means the policy produced no decision for an input.
+var ErrUndefined = errors.New("policy: decision is undefined")
+
+// Decide evaluates input. On any failure it returns a denial together
+// with the error, so a caller that ignores the error still fails closed.
+func (e *Engine) Decide(ctx context.Context, input any) (Decision, error) {
+	e.mu.RLock()
+	pq := e.query
+	e.mu.RUnlock()
+
+	rs, err := pq.Eval(ctx, rego.EvalInput(input))
+	if err != nil {
+		return Deny("the policy could not be evaluated"), fmt.Errorf("policy: evaluate: %w", err)
+	}
+	if len(rs) == 0 || len(rs[0].Expressions) == 0 {
+		return Deny("the policy gave no decision"), ErrUndefined
+	}
+	d, err := parseDecision(rs[0].Expressions[0].Value)
+	if err != nil {
+		return Deny("the policy gave a malformed decision"), err
+	}
+	return d, nil
+}
+
+func parseDecision(v any) (Decision, error) {
+	raw, err := json.Marshal(v)
+	if err != nil {
+		return Decision{}, fmt.Errorf("policy: decision: %w", err)
+	}
+	dec := json.NewDecoder(strings.NewReader(string(raw)))
+	dec.DisallowUnknownFields()
+	var d Decision
+	if err := dec.Decode(&d); err != nil {
+		return Decision{}, fmt.Errorf("policy: decision does not match the contract: %w", err)
+	}
+	switch d.Outcome {
+	case OutcomeAllow:
+	case OutcomeDeny, OutcomeApproval:
+		if len(d.Reasons) == 0 {
+			return Decision{}, fmt.Errorf("policy: %s decision without reasons", d.Outcome)
+		}
+	default:
+		return Decision{}, fmt.Errorf("policy: unknown outcome %q", d.Outcome)
+	}
+	if d.Approval.Required < 0 || d.Limits.MaxRows < 0 ||
+		d.Limits.TimeoutSeconds < 0 || d.Limits.MaxOutputBytes < 0 {
+		return Decision{}, errors.New("policy: negative limit in decision")
+	}
+	for _, m := range d.Mask {
+		switch m.Strategy {
+		case "redact", "last", "hash":
+		default:
+			return Decision{}, fmt.Errorf("policy: unknown mask strategy %q", m.Strategy)
+		}
+	}
+	return d, nil
+}

@@ -1,0 +1,382 @@
+package tools
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/mcp-guard/mcp-guard/config"
+	"github.com/mcp-guard/mcp-guard/policy"
+	"github.com/mcp-guard/mcp-guard/sqlfacts"
+)
+
+// maxSQLBytes caps a statement's length.
+const maxSQLBytes = 256 << 10
+
+// Postgres implements query_database. It holds one connection pool per
+// postgres target; the DSNs never leave it.
+type Postgres struct {
+	logger *slog.Logger
+	pools  map[string]*pgxpool.Pool
+	// secrets are the DSNs and passwords, for the scrubber.
+	secrets []string
+
+	mu      sync.Mutex
+	columns map[columnKey]ColumnSource
+}
+
+type columnKey struct {
+	target string
+	table  uint32
+	attnum uint16
+}
+
+// ColumnSource names the table column a result column comes from.
+type ColumnSource struct {
+	Schema string `json:"schema"`
+	Table  string `json:"table"`
+	Column string `json:"column"`
+}
+
+// NewPostgres reads each postgres target's DSN (from its environment
+// variable or file) and prepares a pool; no connection is made yet.
+func NewPostgres(targets []config.Target, getenv func(string) string, logger *slog.Logger) (*Postgres, error) {
+	p := &Postgres{logger: logger, pools: map[string]*pgxpool.Pool{}, columns: map[columnKey]ColumnSource{}}
+	for _, t := range targets {
+		if t.Kind != config.KindPostgres {
+			continue
+		}
+		dsn, err := readDSN(t, getenv)
+		if err != nil {
+			p.Close()
+			return nil, err
+		}
+		cfg, err := pgxpool.ParseConfig(dsn)
+		if err != nil {
+			p.Close()
+			// The parse error can quote the DSN: keep it out of the message.
+			return nil, fmt.Errorf("target %s: the DSN does not parse as a PostgreSQL connection string", t.Name)
+		}
+		p.secrets = append(p.secrets, dsn)
+		if pw := cfg.ConnConfig.Password; pw != "" {
+			p.secrets = append(p.secrets, pw)
+		}
+		cfg.ConnConfig.RuntimeParams["application_name"] = "mcp-guard"
+		cfg.MaxConns = 8
+		cfg.MaxConnIdleTime = 5 * time.Minute
+		pool, err := pgxpool.NewWithConfig(context.Background(), cfg)
+		if err != nil {
+			p.Close()
+			return nil, fmt.Errorf("target %s: create pool", t.Name)
+		}
+		p.pools[t.Name] = pool
+	}
+	return p, nil
+}
+
+func readDSN(t config.Target, getenv func(string) string) (string, error) {
+	if t.DSNEnv != "" {
+		dsn := getenv(t.DSNEnv)
+		if dsn == "" {
+			return "", fmt.Errorf("target %s: environment variable %s is empty", t.Name, t.DSNEnv)
+		}
+		return dsn, nil
+	}
+	b, err := os.ReadFile(t.DSNFile)
+	if err != nil {
+		return "", fmt.Errorf("target %s: read dsn_file: %w", t.Name, errors.Unwrap(err))
+	}
+	dsn := strings.TrimSpace(string(b))
+	if dsn == "" {
+		return "", fmt.Errorf("target %s: dsn_file %s is empty", t.Name, t.DSNFile)
+	}
+	return dsn, nil
+}
+
+// SetLogger sets the logger for warnings about result columns.
+func (p *Postgres) SetLogger(l *slog.Logger) { p.logger = l }
+
+// Secrets returns the server-held secrets of the postgres targets.
+func (p *Postgres) Secrets() []string { return p.secrets }
+
+// Close closes every pool.
+func (p *Postgres) Close() {
+	for _, pool := range p.pools {
+		pool.Close()
+	}
+}
+
+// Ping checks that every target's database answers.
+func (p *Postgres) Ping(ctx context.Context) map[string]error {
+	out := map[string]error{}
+	for name, pool := range p.pools {
+		out[name] = pool.Ping(ctx)
+	}
+	return out
+}
+
+// Spec implements Tool.
+func (*Postgres) Spec() Spec {
+	return Spec{
+		Name:  QueryDatabase,
+		Title: "Query a database",
+		Description: "Runs exactly one SQL statement on a PostgreSQL target and returns the " +
+			"columns and rows. Statements that only read run in a read-only transaction with " +
+			"a timeout and a row cap; writes need a person's approval; statements that reach " +
+			"the server's files, programs or other sessions are refused. Sensitive values " +
+			"are masked." + notice,
+		Input: json.RawMessage(`{"type": "object", "properties": {
+			"target": {"type": "string", "description": "Name of a postgres target (see list_targets)."},
+			"sql": {"type": "string", "minLength": 1, "maxLength": 262144, "description": "One SQL statement."},
+			"max_rows": {"type": "integer", "minimum": 1, "maximum": 1000000, "description": "Most rows to return (the policy's limit applies when lower)."}
+		}, "required": ["target", "sql"], "additionalProperties": false}`),
+		Output: outputSchema(`"columns": {"type": "array", "items": {"type": "object",
+				"properties": {"name": {"type": "string"}, "type": {"type": "string"}}}},
+			"rows": {"type": "array", "items": {"type": "array"}},
+			"row_count": {"type": "integer"}, "truncated": {"type": "boolean"},
+			"command": {"type": "string"}, "rows_affected": {"type": "integer"}`),
+		Kinds: []string{config.KindPostgres},
+	}
+}
+
+// Facts implements Tool. More than one statement is refused here, before
+// policy: the extended protocol would refuse it anyway, and no policy
+// should have to reason about it.
+func (*Postgres) Facts(_ context.Context, c *Call) (string, any, error) {
+	sql := c.String("sql")
+	if len(sql) > maxSQLBytes {
+		return "", nil, Invalid("sql is longer than %d bytes", maxSQLBytes)
+	}
+	if err := checkSQLText("sql", sql); err != nil {
+		return "", nil, err
+	}
+	facts, err := sqlfacts.Analyze(sql)
+	if err != nil {
+		return "", nil, Denied("the SQL does not parse: %v", err)
+	}
+	if facts.StatementCount == 0 {
+		return "", nil, Invalid("sql holds no statement")
+	}
+	if facts.StatementCount > 1 {
+		return "", nil, Denied("exactly one SQL statement is allowed per call; this holds %d", facts.StatementCount)
+	}
+	return "sql", facts, nil
+}
+
+// Display implements Tool.
+func (*Postgres) Display(c *Call) string { return c.String("sql") }
+
+// Column describes one result column.
+type Column struct {
+	Name   string        `json:"name"`
+	Type   string        `json:"type"`
+	Source *ColumnSource `json:"-"`
+}
+
+// Run implements Tool. The statement is sent with the extended protocol,
+// which carries exactly one statement, inside a transaction that is read
+// only unless the decision allows writes. The BEGIN, the timeout and the
+// statement travel in one pipelined batch.
+func (p *Postgres) Run(ctx context.Context, c *Call, d policy.Decision, l Limits) (*Result, error) {
+	pool, ok := p.pools[c.Target.Name]
+	if !ok {
+		return nil, fmt.Errorf("no pool for target %s", c.Target.Name)
+	}
+	if m := c.Int("max_rows", 0); m > 0 && m < l.MaxRows {
+		l.MaxRows = m
+	}
+	ctx, cancel := context.WithTimeout(ctx, time.Duration(l.TimeoutSeconds)*time.Second+2*time.Second)
+	defer cancel()
+
+	conn, err := pool.Acquire(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("connect to %s: %w", c.Target.Name, err)
+	}
+	defer conn.Release()
+
+	begin := "BEGIN READ ONLY"
+	if d.Writes {
+		begin = "BEGIN READ WRITE"
+	}
+	batch := &pgx.Batch{}
+	batch.Queue(begin)
+	batch.Queue(fmt.Sprintf("SET LOCAL statement_timeout = %d", l.TimeoutSeconds*1000))
+	batch.Queue(c.String("sql"))
+	br := conn.SendBatch(ctx, batch)
+
+	res, qerr := p.collect(ctx, conn, br, c, l)
+	closeErr := br.Close()
+	if qerr == nil {
+		qerr = closeErr
+	}
+	end := "ROLLBACK"
+	if d.Writes && qerr == nil {
+		end = "COMMIT"
+	}
+	if conn.Conn().PgConn().TxStatus() != 'I' {
+		if _, err := conn.Exec(ctx, end); err != nil {
+			conn.Conn().Close(ctx)
+			if qerr == nil {
+				qerr = fmt.Errorf("%s: %w", strings.ToLower(end), err)
+			}
+		}
+	}
+	if qerr != nil {
+		return sqlError(qerr)
+	}
+	return res, nil
+}
+
+func (p *Postgres) collect(ctx context.Context, conn *pgxpool.Conn, br pgx.BatchResults, c *Call, l Limits) (*Result, error) {
+	if _, err := br.Exec(); err != nil {
+		return nil, fmt.Errorf("begin: %w", err)
+	}
+	if _, err := br.Exec(); err != nil {
+		return nil, fmt.Errorf("set timeout: %w", err)
+	}
+	rows, err := br.Query()
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+
+	fields := rows.FieldDescriptions()
+	cols := make([]Column, len(fields))
+	tm := conn.Conn().TypeMap()
+	for i, f := range fields {
+		typ := fmt.Sprintf("oid:%d", f.DataTypeOID)
+		if t, ok := tm.TypeForOID(f.DataTypeOID); ok {
+			typ = t.Name
+		}
+		cols[i] = Column{Name: f.Name, Type: typ}
+	}
+	out := [][]any{}
+	truncated := false
+	for rows.Next() {
+		if len(out) >= l.MaxRows {
+			truncated = true
+			// Stop the server from sending the rest rather than reading it.
+			_ = conn.Conn().PgConn().CancelRequest(context.WithoutCancel(ctx))
+			break
+		}
+		vals, err := rows.Values()
+		if err != nil {
+			return nil, err
+		}
+		row := make([]any, len(vals))
+		for i, v := range vals {
+			row[i] = jsonValue(v, fields[i].DataTypeOID)
+		}
+		out = append(out, row)
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil && !(truncated && isCanceled(err)) {
+		return nil, err
+	}
+	tag := rows.CommandTag()
+	p.resolveSources(ctx, conn, c.Target.Name, fields, cols)
+
+	colOut := make([]any, len(cols))
+	for i, col := range cols {
+		colOut[i] = map[string]any{"name": col.Name, "type": col.Type}
+	}
+	rowsOut := make([]any, len(out))
+	for i, r := range out {
+		rowsOut[i] = r
+	}
+	structured := map[string]any{
+		"columns": colOut, "rows": rowsOut, "row_count": len(out), "truncated": truncated,
+	}
+	if len(fields) == 0 {
+		structured["command"] = tag.String()
+		structured["rows_affected"] = tag.RowsAffected()
+	}
+	return &Result{Structured: structured, Columns: cols}, nil
+}
+
+func isCanceled(err error) bool {
+	var pe *pgconn.PgError
+	return errors.As(err, &pe) && pe.Code == "57014"
+}
+
+// resolveSources looks up the table and column each result column was read
+// from, as PostgreSQL reports it, caching the answers per target.
+func (p *Postgres) resolveSources(ctx context.Context, conn *pgxpool.Conn, target string, fields []pgconn.FieldDescription, cols []Column) {
+	var missing []columnKey
+	p.mu.Lock()
+	for i, f := range fields {
+		if f.TableOID == 0 {
+			continue
+		}
+		k := columnKey{target, f.TableOID, f.TableAttributeNumber}
+		if src, ok := p.columns[k]; ok {
+			s := src
+			cols[i].Source = &s
+		} else {
+			missing = append(missing, k)
+		}
+	}
+	p.mu.Unlock()
+	if len(missing) == 0 {
+		return
+	}
+	for _, k := range missing {
+		var src ColumnSource
+		err := conn.QueryRow(ctx, `SELECT n.nspname, c.relname, a.attname
+			FROM pg_attribute a JOIN pg_class c ON c.oid = a.attrelid
+			JOIN pg_namespace n ON n.oid = c.relnamespace
+			WHERE a.attrelid = $1 AND a.attnum = $2`, k.table, int16(k.attnum)).
+			Scan(&src.Schema, &src.Table, &src.Column)
+		if err != nil {
+			p.logger.Warn("cannot resolve result column source", "target", target, "error", err)
+			continue
+		}
+		p.mu.Lock()
+		p.columns[k] = src
+		p.mu.Unlock()
+	}
+	p.resolveSourcesCached(target, fields, cols)
+}
+
+func (p *Postgres) resolveSourcesCached(target string, fields []pgconn.FieldDescription, cols []Column) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for i, f := range fields {
+		if src, ok := p.columns[columnKey{target, f.TableOID, f.TableAttributeNumber}]; ok && f.TableOID != 0 {
+			s := src
+			cols[i].Source = &s
+		}
+	}
+}
+
+// sqlError turns a database error into a result the model can act on.
+// A PostgreSQL error's message and code are shown (they describe the
+// statement, not the server); anything else is internal.
+func sqlError(err error) (*Result, error) {
+	var pe *pgconn.PgError
+	if errors.As(err, &pe) {
+		msg := fmt.Sprintf("PostgreSQL error %s: %s", pe.Code, pe.Message)
+		if pe.Hint != "" {
+			msg += " (hint: " + pe.Hint + ")"
+		}
+		return &Result{
+			Structured: map[string]any{"error": msg, "sqlstate": pe.Code},
+			Failed:     true,
+		}, nil
+	}
+	if errors.Is(err, context.DeadlineExceeded) {
+		msg := "the statement did not finish within its time limit"
+		return &Result{Structured: map[string]any{"error": msg}, Failed: true}, nil
+	}
+	return nil, err
+}
