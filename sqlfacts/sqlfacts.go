@@ -73,6 +73,8 @@ type Facts struct {
 
 	// TablesRead and TablesWritten name relations as written in the text:
 	// "public.customers" only when the text said public, else "customers".
+	// Each part is in SQL form: double-quoted only when it could not be
+	// written without quotes (`"Customers"`, `"a.b"`).
 	// CTE names are not tables. Written means the target of INSERT,
 	// UPDATE, DELETE, MERGE, COPY FROM, SELECT INTO, TRUNCATE, LOCK, and
 	// any relation a DDL or maintenance statement acts on.
@@ -82,8 +84,9 @@ type Facts struct {
 	// Functions holds every function called anywhere, with the schema when
 	// the text wrote one ("pg_catalog.pg_read_file"). Names are as the
 	// server resolves them: unquoted names are folded to lower case by the
-	// parser, quoted names are kept exactly, since "Lower" and lower are
-	// different functions. FunctionNames holds the same without schema.
+	// parser; a quoted name that is not plain lower case stays quoted
+	// (`"PG_READ_FILE"`), since it names a different function.
+	// FunctionNames holds the same without schema.
 	Functions     []string `json:"functions"`
 	FunctionNames []string `json:"function_names"`
 
@@ -173,7 +176,9 @@ type OutputColumn struct {
 	Star bool `json:"star"`
 }
 
-// ColumnRef names a column of a table, as written in the text.
+// ColumnRef names a column of a table. Table is in the SQL form of
+// Facts.TablesRead; Column is the bare column name, as PostgreSQL reports
+// column names.
 type ColumnRef struct {
 	Table  string `json:"table"`
 	Column string `json:"column"`

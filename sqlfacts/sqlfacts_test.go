@@ -46,6 +46,10 @@ func analyzeOK(t *testing.T, sql string) *Facts {
 func check(t *testing.T, sql string, w want) {
 	t.Helper()
 	f := analyzeOK(t, sql)
+	checkSummary(t, sql, f)
+	if f.ReadOnly {
+		checkReadOnly(t, f)
+	}
 	if w.count != 0 && f.StatementCount != w.count {
 		t.Errorf("statement_count = %d, want %d", f.StatementCount, w.count)
 	}
@@ -343,7 +347,9 @@ func TestAnalyzeFunctions(t *testing.T) {
 		{"upper case folds", "SELECT PG_READ_FILE('x')",
 			[]string{"pg_read_file"}, []string{"pg_read_file"}, []string{}},
 		{"quoted upper case is another function", `SELECT "PG_READ_FILE"('x')`,
-			[]string{"PG_READ_FILE"}, []string{"PG_READ_FILE"}, []string{}},
+			[]string{`"PG_READ_FILE"`}, []string{`"PG_READ_FILE"`}, []string{}},
+		{"quoted dotted name is one name", `SELECT "pg_catalog.pg_read_file"('x')`,
+			[]string{`"pg_catalog.pg_read_file"`}, []string{`"pg_catalog.pg_read_file"`}, []string{}},
 		{"operators call nothing visible", "SELECT a + b, a || b, a ~~ 'x%' FROM t",
 			[]string{}, []string{}, []string{"+", "||", "~~"}},
 		{"qualified operator", "SELECT a OPERATOR(pg_catalog.+) b FROM t",
@@ -372,6 +378,8 @@ func TestAnalyzeTables(t *testing.T) {
 			[]string{"orders", "public.customers"}, []string{}},
 		{"catalog, schema and name", "SELECT * FROM db.public.customers",
 			[]string{"db.public.customers"}, []string{}},
+		{"quoted names keep their quotes", `SELECT * FROM "public.customers", "Staff", "x""y", "ok"`,
+			[]string{`"Staff"`, `"public.customers"`, `"x""y"`, "ok"}, []string{}},
 		{"cte name is no table", "WITH c AS (SELECT 1) SELECT * FROM c",
 			[]string{}, []string{}},
 		{"schema-qualified name is never a cte", "WITH customers AS (SELECT 1) SELECT * FROM public.customers",

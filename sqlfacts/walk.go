@@ -363,7 +363,7 @@ func (c *collector) table(rv *pg_query.RangeVar, write bool) {
 }
 
 // tableName is the relation name as written: catalog, schema and name
-// joined by dots where present.
+// where present, in SQL form.
 func tableName(rv *pg_query.RangeVar) string {
 	parts := make([]string, 0, 3)
 	for _, p := range []string{rv.GetCatalogname(), rv.GetSchemaname(), rv.GetRelname()} {
@@ -371,7 +371,35 @@ func tableName(rv *pg_query.RangeVar) string {
 			parts = append(parts, p)
 		}
 	}
-	return strings.Join(parts, ".")
+	return qualifiedName(parts)
+}
+
+// qualifiedName joins name parts with dots, each in SQL form: as is when
+// it could be written without quotes, else double-quoted. So the table
+// "a.b" and the table b in schema a stay apart, and "Lower" stays apart
+// from lower.
+func qualifiedName(parts []string) string {
+	quoted := make([]string, len(parts))
+	for i, p := range parts {
+		quoted[i] = quoteIdent(p)
+	}
+	return strings.Join(quoted, ".")
+}
+
+func quoteIdent(s string) string {
+	plain := s != ""
+	for i, r := range s {
+		switch {
+		case r >= 'a' && r <= 'z', r == '_':
+		case i > 0 && (r >= '0' && r <= '9' || r == '$'):
+		default:
+			plain = false
+		}
+	}
+	if plain {
+		return s
+	}
+	return `"` + strings.ReplaceAll(s, `"`, `""`) + `"`
 }
 
 // funcCall records a function call, and a setting when it is set_config.
@@ -387,9 +415,9 @@ func (c *collector) funcCall(fc *pg_query.FuncCall) {
 }
 
 func (c *collector) addFunction(parts []string) {
-	c.funcs.add(strings.Join(parts, "."))
+	c.funcs.add(qualifiedName(parts))
 	bare := parts[len(parts)-1]
-	c.names.add(bare)
+	c.names.add(quoteIdent(bare))
 	if sideEffectFunctions.has(strings.ToLower(bare)) {
 		c.sideEffx = true
 	}
@@ -502,7 +530,7 @@ func (c *collector) dropTargets(n *pg_query.DropStmt) {
 	}
 	for _, o := range n.GetObjects() {
 		if l := o.GetList(); l != nil {
-			if name := strings.Join(stringList(l.GetItems()), "."); name != "" {
+			if name := qualifiedName(stringList(l.GetItems())); name != "" {
 				c.written.add(name)
 			}
 		}
