@@ -168,7 +168,7 @@ type Masker struct {
 
 // ErrWeakSecret is returned by New when a secret cannot be scrubbed
 // reliably because it overlaps the masker's own output.
-var ErrWeakSecret = errors.New("masking: secret overlaps the masked forms")
+var ErrWeakSecret = errors.New("masking: the masked output would reveal this secret")
 
 // New builds a Masker. It fails on an unknown detector name, a short
 // HashKey, or a secret that the masked output itself would reveal (one

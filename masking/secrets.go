@@ -34,7 +34,7 @@ func secretPatterns(secrets []string) ([]acPattern, int, error) {
 				continue
 			}
 			if err := checkOverlap(p); err != nil {
-				return nil, 0, fmt.Errorf("secret %d: %w", n+1, err)
+				return nil, 0, fmt.Errorf("%w: secret %d of Options.Secrets", err, n+1)
 			}
 			seen[p] = true
 			pats = append(pats, acPattern{text: p, kw: -1})
@@ -93,9 +93,12 @@ func jsonEscapes(secret string) []string {
 		s := strings.TrimSuffix(buf.String(), "\n")
 		return s[1 : len(s)-1]
 	}
-	html, plain := quoted(true), quoted(false)
-	return []string{html, plain, asciiJSON(plain),
-		strings.ReplaceAll(plain, "/", `\/`)}
+	var out []string
+	for _, q := range []string{quoted(true), quoted(false)} {
+		slash := strings.ReplaceAll(q, "/", `\/`)
+		out = append(out, q, asciiJSON(q), slash, asciiJSON(slash))
+	}
+	return out
 }
 
 // asciiJSON rewrites non-ASCII characters of a JSON string body as \uXXXX
