@@ -260,6 +260,12 @@ func (l *lineage) targets(list []*pg_query.Node, sc *scope) []OutputColumn {
 			out = append(out, l.star(stringList(cr.GetFields()), sc)...)
 			continue
 		}
+		if ind := val.GetAIndirection(); ind != nil && indirectionStar(ind) {
+			// (composite).*: the fields are unknown to the parser.
+			r := l.value(ind.GetArg(), sc)
+			out = append(out, OutputColumn{Name: "*", Sources: r.srcs, Star: true})
+			continue
+		}
 		name := rt.GetName()
 		if name == "" {
 			name = figureName(val)
@@ -764,6 +770,11 @@ func mergeSetOp(left, right []OutputColumn) []OutputColumn {
 
 func isStar(cr *pg_query.ColumnRef) bool {
 	f := cr.GetFields()
+	return len(f) > 0 && f[len(f)-1].GetAStar() != nil
+}
+
+func indirectionStar(ind *pg_query.A_Indirection) bool {
+	f := ind.GetIndirection()
 	return len(f) > 0 && f[len(f)-1].GetAStar() != nil
 }
 

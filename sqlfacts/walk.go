@@ -253,6 +253,12 @@ func (c *collector) walk(m protoreflect.Message, sc *cteScope, write bool) {
 		}
 		c.children(m, sc, write, "pktable")
 		return
+	case *pg_query.TableLikeClause:
+		// CREATE TABLE ... (LIKE t) copies t's definition: t is read.
+		if rel := n.GetRelation(); rel != nil {
+			c.table(rel, false)
+		}
+		return
 	case *pg_query.CreateStmt:
 		for _, inh := range n.GetInhRelations() {
 			c.walk(inh.ProtoReflect(), sc, false)
