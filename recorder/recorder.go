@@ -1,10 +1,15 @@
 // Package recorder keeps the transcript of every session in SQLite: an
 // append-only log of records, each chained to the one before it by a hash,
 // written with group commit so that many concurrent calls share a commit.
+// Every so many records, and on Close, an ed25519-signed checkpoint
+// vouches for the chain up to it. Verify checks a transcript, Prune
+// removes old records without breaking the chain, and the readers (Calls,
+// Sessions, Records) stream it back for the audit commands.
 package recorder
 
 import (
 	"context"
+	"crypto/ed25519"
 	"crypto/sha256"
 	"database/sql"
 	"encoding/hex"
@@ -28,6 +33,9 @@ const (
 	KindCallCompletion = "call_completion"
 	KindApproval       = "approval"
 	KindCheckpoint     = "checkpoint"
+	// KindPrune records a retention prune; it anchors the chain at the
+	// first record kept (see Prune).
+	KindPrune = "prune"
 )
 
 // GenesisHash is the previous hash of the first record.
@@ -45,13 +53,24 @@ type Record struct {
 	Hash      string          `json:"hash"`
 }
 
+// DefaultCheckpointEvery is how many records pass between two signed
+// checkpoints when Options.CheckpointEvery is zero.
+const DefaultCheckpointEvery = 1000
+
 // Options configure a Recorder.
 type Options struct {
 	// Synchronous is "normal" or "full" (SQLite's synchronous pragma).
 	Synchronous string
 	// MaxBatch caps how many records share one commit (default 256).
 	MaxBatch int
-	Logger   *slog.Logger
+	// SigningKey signs checkpoints; nil writes no checkpoints.
+	SigningKey ed25519.PrivateKey
+	// CheckpointEvery is how many records may follow a checkpoint before
+	// the next one is written, in the same commit as the batch that
+	// reaches it (default DefaultCheckpointEvery). A checkpoint is also
+	// written on Close.
+	CheckpointEvery int
+	Logger          *slog.Logger
 	// Now returns the current time (default time.Now).
 	Now func() time.Time
 }
@@ -102,6 +121,12 @@ func Open(path string, opts Options) (*Recorder, error) {
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
+	if opts.CheckpointEvery <= 0 {
+		opts.CheckpointEvery = DefaultCheckpointEvery
+	}
+	if opts.SigningKey != nil && len(opts.SigningKey) != ed25519.PrivateKeySize {
+		return nil, errors.New("recorder: signing key is not an ed25519 private key")
+	}
 	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
 		return nil, fmt.Errorf("recorder: create directory: %w", err)
 	}
@@ -116,6 +141,12 @@ func Open(path string, opts Options) (*Recorder, error) {
 	if err := os.Chmod(path, 0o600); err != nil {
 		db.Close()
 		return nil, fmt.Errorf("recorder: restrict database permissions: %w", err)
+	}
+	// Never extend or sign a chain whose unsigned tail is already broken:
+	// a checkpoint over it would vouch for whatever was done to it.
+	if err := checkTail(context.Background(), db); err != nil {
+		db.Close()
+		return nil, err
 	}
 	r := &Recorder{
 		db:     db,
@@ -200,6 +231,7 @@ func (r *Recorder) writer() {
 			batch = append(batch, p)
 		case <-r.done:
 			r.drain()
+			r.closingCheckpoint()
 			return
 		}
 	fill:
@@ -252,30 +284,25 @@ func (r *Recorder) commitBatch(batch []*pending) error {
 	}
 	defer tx.Rollback()
 
-	var seq int64
-	prev := GenesisHash
-	row := tx.QueryRowContext(ctx, `SELECT seq, hash FROM records ORDER BY seq DESC LIMIT 1`)
-	if err := row.Scan(&seq, &prev); err != nil && !errors.Is(err, sql.ErrNoRows) {
-		return fmt.Errorf("recorder: read chain head: %w", err)
-	}
-	stmt, err := tx.PrepareContext(ctx, `INSERT INTO records
-		(seq, at, kind, session_id, call_id, body, prev_hash, hash)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?)`)
+	ch, err := openChain(ctx, tx, r.opts.Now().UTC())
 	if err != nil {
-		return fmt.Errorf("recorder: prepare insert: %w", err)
+		return err
 	}
-	defer stmt.Close()
-	now := r.opts.Now().UTC()
+	defer ch.close()
 	for _, p := range batch {
-		seq++
-		rec := &p.rec
-		rec.Seq, rec.At, rec.PrevHash = seq, now, prev
-		rec.Hash = Hash(*rec)
-		prev = rec.Hash
-		_, err := stmt.ExecContext(ctx, rec.Seq, rec.At.Format(time.RFC3339Nano),
-			rec.Kind, rec.SessionID, rec.CallID, string(rec.Body), rec.PrevHash, rec.Hash)
+		if err := ch.append(ctx, &p.rec); err != nil {
+			return err
+		}
+	}
+	if r.opts.SigningKey != nil {
+		last, err := lastCheckpointSeq(ctx, tx)
 		if err != nil {
-			return fmt.Errorf("recorder: insert record %d: %w", seq, err)
+			return err
+		}
+		if ch.seq-last >= int64(r.opts.CheckpointEvery) {
+			if err := ch.checkpoint(ctx, r.opts.SigningKey); err != nil {
+				return err
+			}
 		}
 	}
 	if err := tx.Commit(); err != nil {
@@ -284,16 +311,58 @@ func (r *Recorder) commitBatch(batch []*pending) error {
 	return nil
 }
 
+// closingCheckpoint signs the head on Close, unless the head already is a
+// checkpoint or the transcript is empty.
+func (r *Recorder) closingCheckpoint() {
+	if r.opts.SigningKey == nil {
+		return
+	}
+	err := func() error {
+		ctx := context.Background()
+		tx, err := r.db.BeginTx(ctx, nil)
+		if err != nil {
+			return fmt.Errorf("recorder: begin: %w", err)
+		}
+		defer tx.Rollback()
+		ch, err := openChain(ctx, tx, r.opts.Now().UTC())
+		if err != nil {
+			return err
+		}
+		defer ch.close()
+		if ch.seq == 0 || ch.headKind == KindCheckpoint {
+			return nil
+		}
+		if err := ch.checkpoint(ctx, r.opts.SigningKey); err != nil {
+			return err
+		}
+		if err := tx.Commit(); err != nil {
+			return fmt.Errorf("recorder: commit: %w", err)
+		}
+		return nil
+	}()
+	if err != nil {
+		r.logger.Error("recorder closing checkpoint failed", "error", err)
+	}
+}
+
 // Hash computes a record's chain hash over its previous hash and content.
 // The time is hashed in the text form that is stored.
 func Hash(rec Record) string {
+	return hashText(rec.Seq, FormatTime(rec.At), rec.Kind, rec.SessionID,
+		rec.CallID, rec.PrevHash, rec.Body)
+}
+
+// hashText is Hash over the stored text of a record's columns.
+func hashText(seq int64, at, kind, session, call, prev string, body []byte) string {
 	h := sha256.New()
 	fmt.Fprintf(h, "mcp-guard/record/v1\n%d\n%s\n%s\n%s\n%s\n%s\n",
-		rec.Seq, rec.At.UTC().Format(time.RFC3339Nano), rec.Kind,
-		rec.SessionID, rec.CallID, rec.PrevHash)
-	h.Write(rec.Body)
+		seq, at, kind, session, call, prev)
+	h.Write(body)
 	return hex.EncodeToString(h.Sum(nil))
 }
+
+// FormatTime is the text form of a record time, as stored and hashed.
+func FormatTime(t time.Time) string { return t.UTC().Format(time.RFC3339Nano) }
 
 // Close commits what is queued and closes the database.
 func (r *Recorder) Close() error {

@@ -1,0 +1,101 @@
+package recorder
+
+import (
+	"context"
+	"crypto/ed25519"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+)
+
+// chain appends records at the head of the transcript inside one
+// transaction. The head is read inside that transaction, so writers in
+// other processes (a prune, say) stay in order: SQLite serialises the
+// immediate transactions.
+type chain struct {
+	stmt     *sql.Stmt
+	seq      int64
+	prev     string
+	headKind string
+	now      time.Time
+}
+
+func openChain(ctx context.Context, tx *sql.Tx, now time.Time) (*chain, error) {
+	c := &chain{prev: GenesisHash, now: now}
+	row := tx.QueryRowContext(ctx,
+		`SELECT seq, hash, kind FROM records ORDER BY seq DESC LIMIT 1`)
+	err := row.Scan(&c.seq, &c.prev, &c.headKind)
+	if err != nil && !errors.Is(err, sql.ErrNoRows) {
+		return nil, fmt.Errorf("recorder: read chain head: %w", err)
+	}
+	c.stmt, err = tx.PrepareContext(ctx, `INSERT INTO records
+		(seq, at, kind, session_id, call_id, body, prev_hash, hash)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?)`)
+	if err != nil {
+		return nil, fmt.Errorf("recorder: prepare insert: %w", err)
+	}
+	return c, nil
+}
+
+func (c *chain) close() { c.stmt.Close() }
+
+// append fills in rec's seq, time and hashes and inserts it.
+func (c *chain) append(ctx context.Context, rec *Record) error {
+	seq := c.seq + 1
+	rec.Seq, rec.At, rec.PrevHash = seq, c.now, c.prev
+	rec.Hash = Hash(*rec)
+	_, err := c.stmt.ExecContext(ctx, rec.Seq, FormatTime(rec.At), rec.Kind,
+		rec.SessionID, rec.CallID, string(rec.Body), rec.PrevHash, rec.Hash)
+	if err != nil {
+		return fmt.Errorf("recorder: insert record %d: %w", seq, err)
+	}
+	c.seq, c.prev, c.headKind = seq, rec.Hash, rec.Kind
+	return nil
+}
+
+// checkpoint appends a checkpoint signing the current head.
+func (c *chain) checkpoint(ctx context.Context, key ed25519.PrivateKey) error {
+	body, err := json.Marshal(SignCheckpoint(key, c.seq, c.prev))
+	if err != nil {
+		return fmt.Errorf("recorder: encode checkpoint: %w", err)
+	}
+	return c.append(ctx, &Record{Kind: KindCheckpoint, Body: body})
+}
+
+// lastCheckpointSeq returns the seq of the latest checkpoint, 0 if none.
+func lastCheckpointSeq(ctx context.Context, q querier) (int64, error) {
+	var seq int64
+	err := q.QueryRowContext(ctx, `SELECT COALESCE(MAX(seq), 0) FROM records
+		WHERE kind = ?`, KindCheckpoint).Scan(&seq)
+	if err != nil {
+		return 0, fmt.Errorf("recorder: find last checkpoint: %w", err)
+	}
+	return seq, nil
+}
+
+// querier is what *sql.DB and *sql.Tx share for reading.
+type querier interface {
+	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
+	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
+}
+
+// checkTail verifies the records after the latest checkpoint (the
+// checkpoint included), which no signature covers yet. The recorder
+// refuses to chain onto a tail that was tampered with.
+func checkTail(ctx context.Context, db *sql.DB) error {
+	from, err := lastCheckpointSeq(ctx, db)
+	if err != nil {
+		return err
+	}
+	rep, err := Verify(ctx, db, VerifyOptions{FromSeq: from, MaxProblems: 1})
+	if err != nil {
+		return err
+	}
+	if !rep.OK() {
+		return fmt.Errorf("recorder: the transcript does not verify (%s); "+
+			"refusing to append to it: run mcp-guard audit verify", rep.Problems[0])
+	}
+	return nil
+}

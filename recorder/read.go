@@ -1,0 +1,406 @@
+package recorder
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"strings"
+	"time"
+)
+
+// OpenReadOnly opens a transcript database for reading only (SQLite's
+// mode=ro), as the audit commands do on a live database or on a copy.
+func OpenReadOnly(path string) (*sql.DB, error) {
+	if _, err := os.Stat(path); err != nil {
+		return nil, fmt.Errorf("recorder: open %s: %w", path, err)
+	}
+	db, err := sql.Open("sqlite", "file:"+path+"?mode=ro&_pragma=busy_timeout(10000)")
+	if err != nil {
+		return nil, fmt.Errorf("recorder: open %s: %w", path, err)
+	}
+	var n int
+	if err := db.QueryRow(`SELECT count(*) FROM sqlite_master WHERE name = 'records'`).Scan(&n); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("recorder: open %s: %w", path, err)
+	}
+	if n == 0 {
+		db.Close()
+		return nil, fmt.Errorf("recorder: %s holds no transcript (no records table)", path)
+	}
+	return db, nil
+}
+
+const recordColumns = `seq, at, kind, session_id, call_id, body, prev_hash, hash`
+
+type scanner interface{ Scan(dest ...any) error }
+
+func scanRecord(s scanner) (Record, error) {
+	var r Record
+	var at, body string
+	if err := s.Scan(&r.Seq, &at, &r.Kind, &r.SessionID, &r.CallID, &body, &r.PrevHash, &r.Hash); err != nil {
+		return Record{}, fmt.Errorf("recorder: read record: %w", err)
+	}
+	t, err := time.Parse(time.RFC3339Nano, at)
+	if err != nil {
+		return Record{}, fmt.Errorf("recorder: record %d: bad time %q", r.Seq, at)
+	}
+	r.At, r.Body = t, json.RawMessage(body)
+	return r, nil
+}
+
+// Head returns the last record's seq and hash; 0 and GenesisHash when the
+// transcript is empty.
+func Head(ctx context.Context, db *sql.DB) (int64, string, error) {
+	seq, hash := int64(0), GenesisHash
+	err := db.QueryRowContext(ctx, `SELECT seq, hash FROM records ORDER BY seq DESC LIMIT 1`).
+		Scan(&seq, &hash)
+	if err != nil && !errors.Is(err, sql.ErrNoRows) {
+		return 0, "", fmt.Errorf("recorder: read head: %w", err)
+	}
+	return seq, hash, nil
+}
+
+// LatestCheckpoint returns the last checkpoint record at or before seq
+// upto (any when upto is 0) and its body; nil when there is none.
+func LatestCheckpoint(ctx context.Context, db *sql.DB, upto int64) (*Record, *Checkpoint, error) {
+	if upto <= 0 {
+		upto = 1<<63 - 1
+	}
+	row := db.QueryRowContext(ctx, `SELECT `+recordColumns+` FROM records
+		WHERE kind = ? AND seq <= ? ORDER BY seq DESC LIMIT 1`, KindCheckpoint, upto)
+	rec, err := scanRecord(row)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, nil, nil
+	}
+	if err != nil {
+		return nil, nil, err
+	}
+	c, err := ParseCheckpoint(rec.Body)
+	if err != nil {
+		return nil, nil, err
+	}
+	return &rec, &c, nil
+}
+
+// Caller is the caller as intent records name it.
+type Caller struct {
+	Subject string   `json:"subject"`
+	Issuer  string   `json:"issuer,omitempty"`
+	Email   string   `json:"email,omitempty"`
+	Groups  []string `json:"groups"`
+}
+
+// Call is one tool call as recorded: its intent, its completion when one
+// was written, and the approval records that name it, in seq order.
+type Call struct {
+	Intent     Record
+	Completion *Record
+	Approvals  []Record
+
+	// Read from the bodies, for filtering and display.
+	Tool    string
+	Target  string
+	Caller  Caller
+	Outcome string // the completion's outcome; "incomplete" without one
+}
+
+// OutcomeIncomplete is the outcome of a call with no completion record:
+// it was in flight when the guard stopped.
+const OutcomeIncomplete = "incomplete"
+
+// CallFilter selects calls; empty fields match everything.
+type CallFilter struct {
+	Since, Until time.Time // on the intent's time; Until is exclusive
+	Caller       string    // subject or email
+	Target       string
+	Tool         string
+	Outcome      string // a completion outcome, or "incomplete"
+	SessionID    string
+	// UptoSeq ignores records written after it, so that a long export
+	// reads one consistent prefix of the chain; 0 means the head.
+	UptoSeq int64
+}
+
+func (f CallFilter) match(c *Call) bool {
+	at := c.Intent.At
+	switch {
+	case !f.Since.IsZero() && at.Before(f.Since),
+		!f.Until.IsZero() && !at.Before(f.Until),
+		f.Tool != "" && c.Tool != f.Tool,
+		f.Target != "" && c.Target != f.Target,
+		f.Outcome != "" && c.Outcome != f.Outcome:
+		return false
+	case f.Caller != "":
+		return c.Caller.Subject == f.Caller || strings.EqualFold(c.Caller.Email, f.Caller)
+	}
+	return true
+}
+
+// Calls streams the calls matching f, in the order their intents were
+// recorded, to fn. Memory stays bounded: one call is held at a time.
+func Calls(ctx context.Context, db *sql.DB, f CallFilter, fn func(Call) error) error {
+	upto := f.UptoSeq
+	if upto <= 0 {
+		var err error
+		if upto, _, err = Head(ctx, db); err != nil {
+			return err
+		}
+	}
+	q := `SELECT ` + recordColumns + ` FROM records WHERE kind = ? AND seq <= ?`
+	args := []any{KindCallIntent, upto}
+	if f.SessionID != "" {
+		q += ` AND session_id = ?`
+		args = append(args, f.SessionID)
+	}
+	rows, err := db.QueryContext(ctx, q+` ORDER BY seq`, args...)
+	if err != nil {
+		return fmt.Errorf("recorder: read calls: %w", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		intent, err := scanRecord(rows)
+		if err != nil {
+			return err
+		}
+		c, err := LoadCall(ctx, db, intent, upto)
+		if err != nil {
+			return err
+		}
+		if !f.match(&c) {
+			continue
+		}
+		if err := fn(c); err != nil {
+			return err
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return fmt.Errorf("recorder: read calls: %w", err)
+	}
+	return nil
+}
+
+// LoadCall gathers the completion and approval records of the call whose
+// intent is given, among records up to seq upto.
+func LoadCall(ctx context.Context, db *sql.DB, intent Record, upto int64) (Call, error) {
+	c := Call{Intent: intent, Outcome: OutcomeIncomplete}
+	var ib struct {
+		Tool   string `json:"tool"`
+		Target string `json:"target"`
+		Caller Caller `json:"caller"`
+	}
+	if err := json.Unmarshal(intent.Body, &ib); err != nil {
+		return Call{}, fmt.Errorf("recorder: record %d: intent body: %w", intent.Seq, err)
+	}
+	c.Tool, c.Target, c.Caller = ib.Tool, ib.Target, ib.Caller
+	if intent.CallID == "" {
+		return c, nil
+	}
+	rows, err := db.QueryContext(ctx, `SELECT `+recordColumns+` FROM records
+		WHERE call_id = ? AND seq <= ? AND kind IN (?, ?) ORDER BY seq`,
+		intent.CallID, upto, KindCallCompletion, KindApproval)
+	if err != nil {
+		return Call{}, fmt.Errorf("recorder: read call %s: %w", intent.CallID, err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		rec, err := scanRecord(rows)
+		if err != nil {
+			return Call{}, err
+		}
+		if rec.Kind == KindApproval {
+			c.Approvals = append(c.Approvals, rec)
+			continue
+		}
+		if c.Completion != nil {
+			continue // one completion per call; a second one is kept out of view
+		}
+		c.Completion = &rec
+		var cb struct {
+			Outcome string `json:"outcome"`
+		}
+		if err := json.Unmarshal(rec.Body, &cb); err != nil {
+			return Call{}, fmt.Errorf("recorder: record %d: completion body: %w", rec.Seq, err)
+		}
+		c.Outcome = cb.Outcome
+	}
+	if err := rows.Err(); err != nil {
+		return Call{}, fmt.Errorf("recorder: read call %s: %w", intent.CallID, err)
+	}
+	return c, nil
+}
+
+// Session summarises one transcript session.
+type Session struct {
+	ID              string
+	FirstSeq        int64
+	LastSeq         int64
+	FirstAt, LastAt time.Time
+	Calls           int64
+	Ended           bool
+	// Start is the session_start record; nil when it was pruned.
+	Start *Record
+}
+
+// Sessions streams a summary of every session, oldest first.
+func Sessions(ctx context.Context, db *sql.DB, fn func(Session) error) error {
+	rows, err := db.QueryContext(ctx, `SELECT session_id, MIN(seq), MAX(seq),
+		SUM(kind = ?), SUM(kind = ?) FROM records WHERE session_id != ''
+		GROUP BY session_id ORDER BY MIN(seq)`, KindCallIntent, KindSessionEnd)
+	if err != nil {
+		return fmt.Errorf("recorder: read sessions: %w", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var s Session
+		var ends int64
+		if err := rows.Scan(&s.ID, &s.FirstSeq, &s.LastSeq, &s.Calls, &ends); err != nil {
+			return fmt.Errorf("recorder: read sessions: %w", err)
+		}
+		s.Ended = ends > 0
+		if err := s.load(ctx, db); err != nil {
+			return err
+		}
+		if err := fn(s); err != nil {
+			return err
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return fmt.Errorf("recorder: read sessions: %w", err)
+	}
+	return nil
+}
+
+// load fills in the session's times and start record.
+func (s *Session) load(ctx context.Context, db *sql.DB) error {
+	for _, p := range []struct {
+		seq int64
+		at  *time.Time
+	}{{s.FirstSeq, &s.FirstAt}, {s.LastSeq, &s.LastAt}} {
+		var at string
+		err := db.QueryRowContext(ctx, `SELECT at FROM records WHERE seq = ?`, p.seq).Scan(&at)
+		if err != nil {
+			return fmt.Errorf("recorder: read session %s: %w", s.ID, err)
+		}
+		t, err := time.Parse(time.RFC3339Nano, at)
+		if err != nil {
+			return fmt.Errorf("recorder: record %d: bad time %q", p.seq, at)
+		}
+		*p.at = t
+	}
+	row := db.QueryRowContext(ctx, `SELECT `+recordColumns+` FROM records
+		WHERE session_id = ? AND kind = ? ORDER BY seq LIMIT 1`, s.ID, KindSessionStart)
+	rec, err := scanRecord(row)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	s.Start = &rec
+	return nil
+}
+
+// FindSession returns the session whose id is id or starts with it; an
+// error when none or several match.
+func FindSession(ctx context.Context, db *sql.DB, id string) (Session, error) {
+	if id == "" {
+		return Session{}, errors.New("recorder: empty session id")
+	}
+	rows, err := db.QueryContext(ctx, `SELECT DISTINCT session_id FROM records
+		WHERE session_id >= ? AND session_id < ? LIMIT 2`, id, id+"\U0010FFFF")
+	if err != nil {
+		return Session{}, fmt.Errorf("recorder: find session: %w", err)
+	}
+	var ids []string
+	for rows.Next() {
+		var s string
+		if err := rows.Scan(&s); err != nil {
+			rows.Close()
+			return Session{}, fmt.Errorf("recorder: find session: %w", err)
+		}
+		ids = append(ids, s)
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return Session{}, fmt.Errorf("recorder: find session: %w", err)
+	}
+	switch {
+	case len(ids) == 0:
+		return Session{}, fmt.Errorf("recorder: no session %q", id)
+	case len(ids) > 1 && ids[0] != id:
+		return Session{}, fmt.Errorf("recorder: %q names more than one session; give more of the id", id)
+	}
+	s := Session{ID: ids[0]}
+	var ends int64
+	err = db.QueryRowContext(ctx, `SELECT MIN(seq), MAX(seq), SUM(kind = ?), SUM(kind = ?)
+		FROM records WHERE session_id = ?`, KindCallIntent, KindSessionEnd, s.ID).
+		Scan(&s.FirstSeq, &s.LastSeq, &s.Calls, &ends)
+	if err != nil {
+		return Session{}, fmt.Errorf("recorder: read session %s: %w", s.ID, err)
+	}
+	s.Ended = ends > 0
+	return s, s.load(ctx, db)
+}
+
+// SessionRecords streams the records of a session in seq order.
+func SessionRecords(ctx context.Context, db *sql.DB, id string, fn func(Record) error) error {
+	rows, err := db.QueryContext(ctx, `SELECT `+recordColumns+` FROM records
+		WHERE session_id = ? ORDER BY seq`, id)
+	if err != nil {
+		return fmt.Errorf("recorder: read session %s: %w", id, err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		rec, err := scanRecord(rows)
+		if err != nil {
+			return err
+		}
+		if err := fn(rec); err != nil {
+			return err
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return fmt.Errorf("recorder: read session %s: %w", id, err)
+	}
+	return nil
+}
+
+// HasIntent reports whether the call has an intent record.
+func HasIntent(ctx context.Context, db *sql.DB, callID string) (bool, error) {
+	var n int
+	err := db.QueryRowContext(ctx, `SELECT COUNT(*) FROM records WHERE call_id = ? AND kind = ?`,
+		callID, KindCallIntent).Scan(&n)
+	if err != nil {
+		return false, fmt.Errorf("recorder: read call %s: %w", callID, err)
+	}
+	return n > 0, nil
+}
+
+// Records streams every record in seq order, up to seq upto (0: all).
+func Records(ctx context.Context, db *sql.DB, upto int64, fn func(Record) error) error {
+	if upto <= 0 {
+		upto = 1<<63 - 1
+	}
+	rows, err := db.QueryContext(ctx, `SELECT `+recordColumns+` FROM records
+		WHERE seq <= ? ORDER BY seq`, upto)
+	if err != nil {
+		return fmt.Errorf("recorder: read records: %w", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		rec, err := scanRecord(rows)
+		if err != nil {
+			return err
+		}
+		if err := fn(rec); err != nil {
+			return err
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return fmt.Errorf("recorder: read records: %w", err)
+	}
+	return nil
+}
