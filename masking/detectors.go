@@ -56,7 +56,7 @@ const (
 	maxDomain   = 253
 	maxLabel    = 63
 	maxToken    = 512
-	maxJWTPart  = 8192
+	maxJWTPart  = 4096
 	maxKeyName  = 64
 	maxValue    = 4096
 	maxPEMLabel = 64

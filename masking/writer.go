@@ -262,8 +262,10 @@ func (d *detectStage) step(final bool) error {
 			break
 		}
 		if sp.start < cut && sp.end > cut {
-			if sp.rule == rPrivateKey {
-				cut = sp.end // complete: its END line is in the buffer
+			// Hold a finding back, unless it is a complete key block (its
+			// END line is in the buffer) or holding it would stall.
+			if sp.rule == rPrivateKey || sp.start <= d.ctx {
+				cut = sp.end
 			} else {
 				cut = sp.start
 			}
