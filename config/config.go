@@ -169,15 +169,18 @@ type Target struct {
 	Env     map[string]string `yaml:"env"`
 
 	// ssh
-	Host               string  `yaml:"host"`
-	Port               int     `yaml:"port"`
-	User               string  `yaml:"user"`
-	KeyFile            string  `yaml:"key_file"`
-	KeyEnv             string  `yaml:"key_env"`
-	AgentSocket        string  `yaml:"agent_socket"`
-	KnownHosts         string  `yaml:"known_hosts"`
-	HostKeyFingerprint string  `yaml:"host_key_fingerprint"`
-	Jump               *SSHHop `yaml:"jump"`
+	Host               string   `yaml:"host"`
+	Port               int      `yaml:"port"`
+	User               string   `yaml:"user"`
+	KeyFile            string   `yaml:"key_file"`
+	KeyEnv             string   `yaml:"key_env"`
+	AgentSocket        string   `yaml:"agent_socket"`
+	KnownHosts         string   `yaml:"known_hosts"`
+	HostKeyFingerprint string   `yaml:"host_key_fingerprint"`
+	Jump               *SSHHop  `yaml:"jump"`
+	PoolSize           int      `yaml:"pool_size"`
+	KeepAlive          Duration `yaml:"keep_alive"`
+	DialTimeout        Duration `yaml:"dial_timeout"`
 
 	// ApprovalChannel is the Slack channel for this target's approvals.
 	ApprovalChannel string `yaml:"approval_channel"`

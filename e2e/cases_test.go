@@ -344,7 +344,7 @@ func (f *fixture) treeDigest() string {
 // tables and their rows, sequences, roles and large objects.
 func (f *fixture) dbSnapshot() string {
 	const q = `SELECT
-	  (SELECT string_agg(c.relname || ':' || c.relkind, ',' ORDER BY c.relname)
+	  (SELECT string_agg(c.relname || ':' || c.relkind::text, ',' ORDER BY c.relname)
 	     FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
 	    WHERE n.nspname NOT IN ('pg_catalog', 'information_schema', 'pg_toast')),
 	  (SELECT string_agg(rolname || coalesce(rolpassword, '') || rolsuper::text, ',' ORDER BY rolname) FROM pg_authid),
