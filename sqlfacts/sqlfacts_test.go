@@ -561,6 +561,8 @@ func TestAnalyzeErrors(t *testing.T) {
 		{"unterminated dollar quote", "SELECT $$hunter2", nil, "hunter2"},
 		{"unterminated comment", "SELECT 1 /* hunter2", nil, "hunter2"},
 		{"empty", "", ErrNoStatement, ""},
+		{"too long", "SELECT 1" + strings.Repeat(" ", MaxLength), ErrTooLong, ""},
+		{"too deep", "SELECT 1" + strings.Repeat("+1", 5000), ErrTooComplex, ""},
 		{"only a comment", "-- nothing\n/* here */ ;", ErrNoStatement, ""},
 		{"nul byte", "SELECT 1\x00; DROP TABLE staff", ErrInvalidText, ""},
 		{"invalid utf-8", "SELECT '\xff'", ErrInvalidText, ""},
