@@ -105,8 +105,13 @@ func Build(ctx context.Context, cfg *config.Config, o Options) (*App, error) {
 		go a.Engine.Watch(a.bg, 2*time.Second)
 	}
 
+	signingKey, err := recorder.SigningKey(cfg.Recorder.SigningKeyFile, cfg.Recorder.Path)
+	if err != nil {
+		return nil, err
+	}
 	a.Recorder, err = recorder.Open(cfg.Recorder.Path, recorder.Options{
 		Synchronous: cfg.Recorder.Synchronous,
+		SigningKey:  signingKey,
 		Logger:      a.Logger.With("component", "recorder"),
 	})
 	if err != nil {

@@ -22,6 +22,8 @@ type PruneOptions struct {
 	PublicKey ed25519.PublicKey
 	// Now is the clock for the prune record (default time.Now).
 	Now func() time.Time
+	// DryRun does everything but commit, to report what would go.
+	DryRun bool
 }
 
 // PruneResult says what Prune did.
@@ -77,11 +79,11 @@ func Prune(ctx context.Context, db *sql.DB, o PruneOptions) (PruneResult, error)
 	}
 	defer ch.close()
 
-	res, err := tx.ExecContext(ctx, `DELETE FROM records WHERE seq <= ?`, cut)
+	del, err := tx.ExecContext(ctx, `DELETE FROM records WHERE seq <= ?`, cut)
 	if err != nil {
 		return PruneResult{}, fmt.Errorf("recorder: prune: delete: %w", err)
 	}
-	deleted, err := res.RowsAffected()
+	deleted, err := del.RowsAffected()
 	if err != nil {
 		return PruneResult{}, fmt.Errorf("recorder: prune: %w", err)
 	}
@@ -103,10 +105,14 @@ func Prune(ctx context.Context, db *sql.DB, o PruneOptions) (PruneResult, error)
 			return PruneResult{}, err
 		}
 	}
+	res := PruneResult{Deleted: deleted, FirstKept: cut + 1, PruneSeq: rec.Seq}
+	if o.DryRun {
+		return res, nil // the deferred rollback undoes it all
+	}
 	if err := tx.Commit(); err != nil {
 		return PruneResult{}, fmt.Errorf("recorder: prune: commit: %w", err)
 	}
-	return PruneResult{Deleted: deleted, FirstKept: cut + 1, PruneSeq: rec.Seq}, nil
+	return res, nil
 }
 
 // findCut returns the last seq of the leading run of records older than

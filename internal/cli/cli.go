@@ -52,6 +52,7 @@ func newRoot(stdin io.Reader, stdout, stderr io.Writer) *cobra.Command {
 		newVersion(),
 		newPolicy(),
 		newApprovals(),
+		newAudit(),
 	)
 	return root
 }
