@@ -97,7 +97,8 @@ func Build(ctx context.Context, cfg *config.Config, o Options) (*App, error) {
 	a.Logger = newLogger(cfg.Log, o.Stderr, a.Masker)
 	pg.SetLogger(a.Logger.With("component", "postgres"))
 
-	a.Engine, err = policy.New(ctx, cfg.Policy.Dir, a.Logger.With("component", "policy"))
+	a.Engine, err = policy.New(ctx, cfg.Policy.Dir, a.Logger.With("component", "policy"),
+		policy.WithInputSchema(guard.InputSchema()))
 	if err != nil {
 		return nil, err
 	}

@@ -21,7 +21,7 @@ func Evaluate(ctx context.Context, cfg *config.Config, tool string, args map[str
 	Email   string   `json:"email"`
 	Groups  []string `json:"groups"`
 }) (guard.Evaluation, error) {
-	eng, err := policy.New(ctx, cfg.Policy.Dir, nil)
+	eng, err := policy.New(ctx, cfg.Policy.Dir, nil, policy.WithInputSchema(guard.InputSchema()))
 	if err != nil {
 		return guard.Evaluation{}, err
 	}

@@ -22,6 +22,8 @@ import (
 
 	"github.com/open-policy-agent/opa/v1/ast"
 	"github.com/open-policy-agent/opa/v1/rego"
+	"github.com/open-policy-agent/opa/v1/util"
+	"github.com/santhosh-tekuri/jsonschema/v6"
 )
 
 //go:embed default/*.rego
@@ -100,6 +102,51 @@ type Engine struct {
 
 	dir    string
 	logger *slog.Logger
+
+	// schema is the input's JSON Schema: the policy is type-checked
+	// against it and every input validated against it.
+	schemaSet *ast.SchemaSet
+	validator *jsonschema.Schema
+}
+
+// Option configures an Engine.
+type Option func(*Engine) error
+
+// WithInputSchema type-checks the policy against the input's JSON Schema
+// when it compiles (a rule reading a field the input does not have fails
+// to compile) and validates every input against it before evaluation.
+func WithInputSchema(schema []byte) Option {
+	return func(e *Engine) error {
+		set, err := SchemaSet(schema)
+		if err != nil {
+			return err
+		}
+		doc, err := jsonschema.UnmarshalJSON(strings.NewReader(string(schema)))
+		if err != nil {
+			return fmt.Errorf("policy: input schema: %w", err)
+		}
+		c := jsonschema.NewCompiler()
+		if err := c.AddResource("mem://input.json", doc); err != nil {
+			return fmt.Errorf("policy: input schema: %w", err)
+		}
+		v, err := c.Compile("mem://input.json")
+		if err != nil {
+			return fmt.Errorf("policy: input schema: %w", err)
+		}
+		e.schemaSet, e.validator = set, v
+		return nil
+	}
+}
+
+// SchemaSet returns the OPA schema set that types input with schema.
+func SchemaSet(schema []byte) (*ast.SchemaSet, error) {
+	var s any
+	if err := util.UnmarshalJSON(schema, &s); err != nil {
+		return nil, fmt.Errorf("policy: input schema: %w", err)
+	}
+	set := ast.NewSchemaSet()
+	set.Put(ast.SchemaRootRef, s)
+	return set, nil
 }
 
 // Module is one policy source file.
@@ -119,11 +166,16 @@ func Bundled() []Module {
 
 // New compiles the policy in dir, or the bundled default policy when dir
 // is empty. Test files (*_test.rego) are not part of the decision.
-func New(ctx context.Context, dir string, logger *slog.Logger) (*Engine, error) {
+func New(ctx context.Context, dir string, logger *slog.Logger, opts ...Option) (*Engine, error) {
 	if logger == nil {
 		logger = slog.Default()
 	}
 	e := &Engine{dir: dir, logger: logger}
+	for _, o := range opts {
+		if err := o(e); err != nil {
+			return nil, err
+		}
+	}
 	mods, err := e.load()
 	if err != nil {
 		return nil, err
@@ -200,6 +252,9 @@ func (e *Engine) compile(ctx context.Context, mods []Module) error {
 		rego.Query(Query),
 		rego.SetRegoVersion(ast.RegoV1),
 		rego.StrictBuiltinErrors(true),
+	}
+	if e.schemaSet != nil {
+		opts = append(opts, rego.Schemas(e.schemaSet))
 	}
 	files := map[string]string{}
 	for _, m := range policyModules(mods) {
@@ -279,7 +334,11 @@ func (e *Engine) Decide(ctx context.Context, input any) (Decision, error) {
 	pq := e.query
 	e.mu.RUnlock()
 
-	rs, err := pq.Eval(ctx, rego.EvalInput(input))
+	value, err := e.prepareInput(input)
+	if err != nil {
+		return Deny("the policy input does not match its schema"), err
+	}
+	rs, err := pq.Eval(ctx, rego.EvalParsedInput(value))
 	if err != nil {
 		return Deny("the policy could not be evaluated"), fmt.Errorf("policy: evaluate: %w", err)
 	}
@@ -291,6 +350,29 @@ func (e *Engine) Decide(ctx context.Context, input any) (Decision, error) {
 		return Deny("the policy gave a malformed decision"), err
 	}
 	return d, nil
+}
+
+// prepareInput converts input to OPA's value once, validating it against
+// the input schema on the way.
+func (e *Engine) prepareInput(input any) (ast.Value, error) {
+	raw, err := json.Marshal(input)
+	if err != nil {
+		return nil, fmt.Errorf("policy: encode input: %w", err)
+	}
+	generic, err := jsonschema.UnmarshalJSON(strings.NewReader(string(raw)))
+	if err != nil {
+		return nil, fmt.Errorf("policy: decode input: %w", err)
+	}
+	if e.validator != nil {
+		if err := e.validator.Validate(generic); err != nil {
+			return nil, fmt.Errorf("policy: input does not match its schema: %w", err)
+		}
+	}
+	v, err := ast.InterfaceToValue(generic)
+	if err != nil {
+		return nil, fmt.Errorf("policy: convert input: %w", err)
+	}
+	return v, nil
 }
 
 func parseDecision(v any) (Decision, error) {

@@ -10,7 +10,7 @@ import (
 
 // TestBundledRegoTests runs the default policy's Rego tests inside go test.
 func TestBundledRegoTests(t *testing.T) {
-	results, err := RunTests(context.Background(), Bundled())
+	results, err := RunTests(context.Background(), Bundled(), nil)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -20,7 +20,9 @@ type TestResult struct {
 }
 
 // RunTests runs the test_ rules of mods (policy and test files together).
-func RunTests(ctx context.Context, mods []Module) ([]TestResult, error) {
+// With a schema, the modules are type-checked against it as the engine
+// does, so a rule reading a misspelled input field fails here too.
+func RunTests(ctx context.Context, mods []Module, schema []byte) ([]TestResult, error) {
 	parsed := map[string]*ast.Module{}
 	for _, m := range mods {
 		pm, err := ast.ParseModuleWithOpts(m.Name, m.Source, ast.ParserOptions{RegoVersion: ast.RegoV1})
@@ -29,7 +31,16 @@ func RunTests(ctx context.Context, mods []Module) ([]TestResult, error) {
 		}
 		parsed[m.Name] = pm
 	}
+	compiler := ast.NewCompiler()
+	if schema != nil {
+		set, err := SchemaSet(schema)
+		if err != nil {
+			return nil, err
+		}
+		compiler = compiler.WithSchemas(set)
+	}
 	ch, err := tester.NewRunner().
+		SetCompiler(compiler).
 		SetStore(inmem.New()).
 		SetModules(parsed).
 		CapturePrintOutput(true).

@@ -12,6 +12,7 @@ import (
 
 	"github.com/mcp-guard/mcp-guard/app"
 	"github.com/mcp-guard/mcp-guard/config"
+	"github.com/mcp-guard/mcp-guard/guard"
 	"github.com/mcp-guard/mcp-guard/policy"
 )
 
@@ -97,7 +98,7 @@ func newPolicyTest() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			results, err := policy.RunTests(context.Background(), mods)
+			results, err := policy.RunTests(context.Background(), mods, guard.InputSchema())
 			if err != nil {
 				return err
 			}

@@ -11,6 +11,7 @@ import (
 
 	"github.com/mcp-guard/mcp-guard/app"
 	"github.com/mcp-guard/mcp-guard/config"
+	"github.com/mcp-guard/mcp-guard/guard"
 	"github.com/mcp-guard/mcp-guard/policy"
 	"github.com/mcp-guard/mcp-guard/tools"
 )
@@ -58,7 +59,7 @@ func newCheck() *cobra.Command {
 				return err
 			}
 			ctx := context.Background()
-			eng, err := policy.New(ctx, cfg.Policy.Dir, nil)
+			eng, err := policy.New(ctx, cfg.Policy.Dir, nil, policy.WithInputSchema(guard.InputSchema()))
 			if err != nil {
 				return err
 			}
