@@ -167,7 +167,8 @@ func (c *collector) facts() *Facts {
 // write says that a relation met here is acted on (a DDL target) rather
 // than read.
 func (c *collector) walk(m protoreflect.Message, sc *cteScope, write bool) {
-	for _, k := range classify(m) {
+	kinds := classify(m)
+	for _, k := range kinds {
 		c.kinds.add(k)
 	}
 	switch n := m.Interface().(type) {
@@ -268,7 +269,7 @@ func (c *collector) walk(m protoreflect.Message, sc *cteScope, write bool) {
 	}
 
 	// Below a DDL or maintenance statement, relations are acted on.
-	if kinds := classify(m); len(kinds) > 0 {
+	if len(kinds) > 0 {
 		write = slices.Contains(kinds, KindDDL) || kinds[0] == KindLock ||
 			kinds[0] == KindVacuum || kinds[0] == KindAnalyze ||
 			kinds[0] == KindCluster || kinds[0] == KindReindex
