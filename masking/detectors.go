@@ -296,7 +296,9 @@ func (d *finder) authorization(h hit) {
 		}
 		return
 	}
-	d.add(c, ve, rAuthorization)
+	if worthMasking(s[c:ve]) {
+		d.add(c, ve, rAuthorization)
+	}
 }
 
 // headerValue returns the extent of a header value at p: inside its

@@ -108,6 +108,8 @@ func TestSSN(t *testing.T) {
 		{"serial 0000", "123-45-0000", "123-45-0000", nil},
 		{"spaces", "123 45 6789", "123 45 6789", nil},
 		{"longer chain", "1-123-45-6789", "1-123-45-6789", nil},
+		{"after other digits", "id 42 123-45-6789", "id 42 ***-**-6789",
+			one("national_id_us_ssn")},
 	})
 }
 

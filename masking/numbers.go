@@ -42,11 +42,13 @@ func (d *finder) chain(groups []interval) {
 	lo, hi := 0, len(groups)
 
 	// A group glued to a word, a phone number's "+" or a decimal point is
-	// not a boundary: drop it.
+	// not a boundary: drop it. So is the last group of a masked card
+	// ("**** 1111"), or masking twice could join it with what follows.
 	if first := groups[0].start; first > 0 {
 		c := s[first-1]
 		if is(c, cAlnum) || c == '+' ||
-			c == '.' && first >= 2 && is(s[first-2], cDigit) {
+			c == '.' && first >= 2 && is(s[first-2], cDigit) ||
+			(c == ' ' || c == '-') && first >= 2 && s[first-2] == '*' {
 			lo = 1
 		}
 	}
@@ -57,9 +59,8 @@ func (d *finder) chain(groups []interval) {
 		}
 	}
 
-	if d.set.has(rSSN) && lo == 0 && hi == 3 && len(groups) == 3 && ssn(s, groups) {
-		d.add(groups[0].start, groups[2].end, rSSN)
-		return
+	if d.set.has(rSSN) {
+		d.ssns(groups, lo, hi)
 	}
 	if !d.set.has(rCard) {
 		return
@@ -141,6 +142,21 @@ func luhn(d []byte) bool {
 		sum += n
 	}
 	return sum%10 == 0
+}
+
+// ssns finds SSNs: runs of exactly three groups joined by dashes, 3-2-4
+// digits, within the usable groups lo..hi of a chain.
+func (d *finder) ssns(groups []interval, lo, hi int) {
+	for g := 0; g < len(groups); {
+		e := g
+		for e+1 < len(groups) && d.s[groups[e].end] == '-' {
+			e++
+		}
+		if e-g == 2 && g >= lo && e < hi && ssn(d.s, groups[g:e+1]) {
+			d.add(groups[g].start, groups[e].end, rSSN)
+		}
+		g = e + 1
+	}
 }
 
 // ssn checks a 3-2-4 dashed chain against the rules for issued numbers:
