@@ -146,10 +146,16 @@ type Explain struct {
 // Copy describes a COPY statement. With several, the first one that runs a
 // program wins, else the first one.
 type Copy struct {
-	Program  bool   `json:"program"`  // TO PROGRAM or FROM PROGRAM: a shell command on the server
-	To       bool   `json:"to"`       // COPY ... TO (export); false for COPY ... FROM
-	Filename string `json:"filename"` // the server file or, with Program, the command; empty for STDIN/STDOUT
-	Table    string `json:"table"`    // the table copied, empty for COPY (query) TO
+	// Program is true for TO PROGRAM and FROM PROGRAM: a shell command
+	// run on the database server.
+	Program bool `json:"program"`
+	// To is true for COPY ... TO (export), false for COPY ... FROM.
+	To bool `json:"to"`
+	// Filename is the server file or, with Program, the shell command;
+	// empty for STDIN and STDOUT.
+	Filename string `json:"filename"`
+	// Table is the table copied, empty for COPY (query) TO.
+	Table string `json:"table"`
 }
 
 // Setting is one setting changed by the text.

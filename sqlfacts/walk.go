@@ -296,7 +296,8 @@ var storedSetVia = map[protoreflect.Name]string{
 }
 
 // children walks every message field of m except those named in skip.
-func (c *collector) children(m protoreflect.Message, sc *cteScope, write bool, skip ...protoreflect.Name) {
+func (c *collector) children(m protoreflect.Message, sc *cteScope, write bool,
+	skip ...protoreflect.Name) {
 	m.Range(func(fd protoreflect.FieldDescriptor, v protoreflect.Value) bool {
 		if fd.Message() == nil || fd.IsMap() || slices.Contains(skip, fd.Name()) {
 			return true
