@@ -74,7 +74,7 @@ func parseClick(cb slack.InteractionCallback) (click, bool) {
 func (in *interactions) dispatch(cb slack.InteractionCallback) {
 	c, ok := parseClick(cb)
 	if !ok {
-		in.log.Debug("slack interaction ignored", "type", string(cb.Type))
+		in.log.Debug("slack interaction ignored", keyType, string(cb.Type))
 		return
 	}
 	in.wg.Add(1)
@@ -92,7 +92,7 @@ func (in *interactions) decide(ctx context.Context, c click) {
 	who, err := in.person(ctx, c.user)
 	if err != nil {
 		in.log.Warn("slack user not identified", keyRequest, c.id,
-			"slack_user", c.user, keyError, err)
+			keySlackUser, c.user, keyError, err)
 		in.reply(ctx, c, "Your Slack identity could not be checked, so "+
 			"nothing was recorded. Try again or use the CLI.")
 		return
@@ -180,8 +180,8 @@ func (h *CallbackHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 
 	if reason := verify(r.Header, body, h.secret); reason != "" {
-		h.in.log.Warn("slack request rejected", "reason", reason,
-			"remote", r.RemoteAddr)
+		h.in.log.Warn("slack request rejected", keyReason, reason,
+			keyRemote, r.RemoteAddr)
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 		w.WriteHeader(http.StatusUnauthorized)
 		_, _ = io.WriteString(w, rejectBody)
@@ -198,8 +198,10 @@ func (h *CallbackHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "malformed payload", http.StatusBadRequest)
 		return
 	}
-	w.WriteHeader(http.StatusOK)
+	// Dispatch before answering, so that Close, called once the answer is
+	// read, also waits for this click.
 	h.in.dispatch(cb)
+	w.WriteHeader(http.StatusOK)
 }
 
 // Close waits for clicks still being processed.

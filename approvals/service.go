@@ -28,11 +28,15 @@ const (
 
 // Log keys.
 const (
-	keyRequest = "request_id"
-	keyTool    = "tool"
-	keyState   = "state"
-	keyVia     = "via"
-	keyError   = "error"
+	keyRequest   = "request_id"
+	keyTool      = "tool"
+	keyState     = "state"
+	keyVia       = "via"
+	keyType      = "type"
+	keySlackUser = "slack_user"
+	keyReason    = "reason"
+	keyRemote    = "remote"
+	keyError     = "error"
 )
 
 // Notifier shows requests to approvers, usually in Slack.

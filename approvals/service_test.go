@@ -621,7 +621,7 @@ func TestWaitWakesAtOnceOnDecision(t *testing.T) {
 	e.svc.poll = time.Hour
 	opened := e.open(deleteRequest())
 
-	blocked := make(chan struct{})
+	blocked := make(chan struct{}, 1)
 	e.svc.blocking = func(id string) {
 		if id == opened.ID {
 			select {
@@ -641,7 +641,11 @@ func TestWaitWakesAtOnceOnDecision(t *testing.T) {
 		r, err := e.svc.Wait(ctx, opened.ID, nil)
 		done <- result{r, err}
 	}()
-	<-blocked
+	select {
+	case <-blocked:
+	case <-ctx.Done():
+		t.Fatal("Wait never blocked")
+	}
 
 	if _, err := e.svc.Decide(ctx, opened.ID, Person{Email: "carol@example.com"}, true, ViaCLI); err != nil {
 		t.Fatal(err)

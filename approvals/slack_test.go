@@ -68,7 +68,11 @@ func TestSlackApproveFlow(t *testing.T) {
 		}
 		waited <- r
 	}()
-	<-blocked
+	select {
+	case <-blocked:
+	case <-ctx.Done():
+		t.Fatal("Wait never blocked")
+	}
 
 	if code, _ := e.click("U0CAROL", opened.ID, actionApprove); code != http.StatusOK {
 		t.Fatalf("signed click answered %d, want 200", code)

@@ -76,7 +76,7 @@ func (m *SocketMode) handle(ctx context.Context, evt socketmode.Event) {
 		m.in.dispatch(cb)
 	case socketmode.EventTypeConnectionError, socketmode.EventTypeInvalidAuth:
 		m.in.log.Warn("slack socket mode connection problem",
-			"event", string(evt.Type))
+			keyType, string(evt.Type))
 	case socketmode.EventTypeConnected:
 		m.in.log.Info("slack socket mode connected")
 	}
