@@ -91,17 +91,27 @@ func (a *analyzer) declArgs(c *cmd, args []arg) {
 			a.assign("*")
 			a.markDynamic(c, reasonDecl)
 		case strings.HasPrefix(x.val, "-") || strings.HasPrefix(x.val, "+"):
-			if strings.Contains(x.val[1:], "n") {
-				a.markDynamic(c, reasonNameref)
-			}
-			if strings.Contains(x.val[1:], "i") {
-				a.markDynamic(c, reasonArithmetic)
-			}
+			a.declOption(c, c.Name, x.val)
 		default:
 			name, _, _ := strings.Cut(x.val, "=")
 			name, _, _ = strings.Cut(name, "[")
 			a.assign(name)
 		}
+	}
+}
+
+// declOption notes the declare options that make later assignments act
+// at a distance: -n (a name reference to another variable) and -i
+// (values evaluated as arithmetic). For export, -n only unexports.
+func (a *analyzer) declOption(c *cmd, variant, opt string) {
+	if variant == "export" || variant == "readonly" {
+		return
+	}
+	if strings.Contains(opt[1:], "n") {
+		a.markDynamic(c, reasonNameref)
+	}
+	if strings.Contains(opt[1:], "i") {
+		a.markDynamic(c, reasonArithmetic)
 	}
 }
 

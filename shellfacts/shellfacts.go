@@ -57,8 +57,9 @@ type Options struct {
 // Facts are what the policy sees of one command line. Slices are never
 // nil, so they encode as JSON arrays.
 type Facts struct {
-	// Commands lists every simple command in source order, wrappers before
-	// the commands they start.
+	// Commands lists every simple command in the order bash starts them:
+	// the substitutions in a command's words before the command, a
+	// wrapper before the commands it runs.
 	Commands []Command `json:"commands"`
 	// Redirects lists every redirection, in source order.
 	Redirects []Redirect `json:"redirects"`
@@ -89,7 +90,8 @@ type Facts struct {
 	DynamicReasons []string `json:"dynamic_reasons"`
 	// Opaque is true when any command is Opaque.
 	Opaque bool `json:"opaque"`
-	// Flags collects the commands' flags, once each.
+	// Flags collects the commands' flags, once each, and
+	// "network_redirect" for a redirection to /dev/tcp or /dev/udp.
 	Flags []string `json:"flags"`
 	// FunctionDefs is true when the text defines a shell function.
 	FunctionDefs bool `json:"function_defs"`

@@ -553,6 +553,25 @@ var moreCases = []factsCase{
 				}
 			}
 		}},
+	{"bash opens a socket", `cat < /dev/tcp/127.0.0.1/9`,
+		func(t *testing.T, _ fixture, f *Facts) {
+			if !slices.Contains(f.Flags, "network_redirect") {
+				t.Errorf("flags = %q", f.Flags)
+			}
+		}},
+	{"export -n is not a name reference", `export -n X`,
+		func(t *testing.T, _ fixture, f *Facts) {
+			wantStatic(t, f)
+			if !slices.Equal(f.Assignments, []string{"X"}) {
+				t.Errorf("assignments = %q", f.Assignments)
+			}
+		}},
+	{"let assigns", `let i++ j=2`,
+		func(t *testing.T, _ fixture, f *Facts) {
+			if !slices.Equal(f.Assignments, []string{"i", "j"}) {
+				t.Errorf("assignments = %q", f.Assignments)
+			}
+		}},
 	{"read assigns", `read -r x y`,
 		func(t *testing.T, _ fixture, f *Facts) {
 			if !slices.Equal(f.Assignments, []string{"x", "y"}) || !f.ChangesEnvironment {

@@ -456,12 +456,7 @@ func (a *analyzer) decl(d *syntax.DeclClause, cx ctx) error {
 		}
 		switch {
 		case strings.HasPrefix(val, "-") || strings.HasPrefix(val, "+"):
-			if strings.ContainsAny(val[1:], "n") {
-				a.markDynamic(c, reasonNameref)
-			}
-			if strings.ContainsAny(val[1:], "i") {
-				a.markDynamic(c, reasonArithmetic)
-			}
+			a.declOption(c, d.Variant.Value, val)
 		default:
 			name, _, _ := strings.Cut(val, "=")
 			name, _, _ = strings.Cut(name, "[")
@@ -488,10 +483,19 @@ func (a *analyzer) let(l *syntax.LetClause, cx ctx) error {
 			a.markDynamic(c, wi.reasons...)
 		}
 		syntax.Walk(x, func(n syntax.Node) bool {
-			if b, ok := n.(*syntax.BinaryArithm); ok && isAssignOp(b.Op) {
-				if w, ok := b.X.(*syntax.Word); ok && w.Lit() != "" {
-					a.assign(w.Lit())
+			var target syntax.ArithmExpr
+			switch n := n.(type) {
+			case *syntax.BinaryArithm:
+				if isAssignOp(n.Op) {
+					target = n.X
 				}
+			case *syntax.UnaryArithm:
+				if n.Op == syntax.Inc || n.Op == syntax.Dec {
+					target = n.X
+				}
+			}
+			if w, ok := target.(*syntax.Word); ok && w.Lit() != "" {
+				a.assign(w.Lit())
 			}
 			return true
 		})
@@ -609,6 +613,10 @@ func (a *analyzer) fileRedirect(r *syntax.Redirect, rd *Redirect, cx ctx) error 
 		return nil
 	}
 	rd.Target = target
+	if strings.HasPrefix(target, "/dev/tcp/") || strings.HasPrefix(target, "/dev/udp/") {
+		// bash opens a network connection itself.
+		a.facts.Flags = appendUnique(a.facts.Flags, "network_redirect")
+	}
 	switch r.Op {
 	case syntax.RdrIn, syntax.DplIn:
 	default:

@@ -102,7 +102,7 @@ func newExpandConfig() *expand.Config {
 // its substitutions.
 func (a *analyzer) scanWord(w *syntax.Word, cx ctx) (wordInfo, error) {
 	var wi wordInfo
-	if w == nil {
+	if w == nil || len(w.Parts) == 0 {
 		return wi, nil
 	}
 	if err := a.scanParts(w.Parts, false, cx, &wi); err != nil {
