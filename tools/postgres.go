@@ -72,6 +72,9 @@ func NewPostgres(targets []config.Target, getenv func(string) string, logger *sl
 			p.secrets = append(p.secrets, pw)
 		}
 		cfg.ConnConfig.RuntimeParams["application_name"] = "mcp-guard"
+		// The guard's SQL parser lexes strings as the server does only
+		// with standard conforming strings.
+		cfg.ConnConfig.RuntimeParams["standard_conforming_strings"] = "on"
 		cfg.MaxConns = 8
 		cfg.MaxConnIdleTime = 5 * time.Minute
 		pool, err := pgxpool.NewWithConfig(context.Background(), cfg)
@@ -202,7 +205,12 @@ func (p *Postgres) Run(ctx context.Context, c *Call, d policy.Decision, l Limits
 	if err != nil {
 		return nil, fmt.Errorf("connect to %s: %w", c.Target.Name, err)
 	}
-	defer conn.Release()
+	released := false
+	defer func() {
+		if !released {
+			conn.Release()
+		}
+	}()
 
 	begin := "BEGIN READ ONLY"
 	if d.Writes {
@@ -214,43 +222,59 @@ func (p *Postgres) Run(ctx context.Context, c *Call, d policy.Decision, l Limits
 	batch.Queue(c.String("sql"))
 	br := conn.SendBatch(ctx, batch)
 
-	res, qerr := p.collect(ctx, conn, br, c, l)
-	closeErr := br.Close()
-	if qerr == nil {
-		qerr = closeErr
-	}
-	end := "ROLLBACK"
-	if d.Writes && qerr == nil {
-		end = "COMMIT"
-	}
-	if conn.Conn().PgConn().TxStatus() != 'I' {
-		if _, err := conn.Exec(ctx, end); err != nil {
-			conn.Conn().Close(ctx)
-			if qerr == nil {
-				qerr = fmt.Errorf("%s: %w", strings.ToLower(end), err)
+	res, fields, truncated, qerr := p.collect(conn, br, l)
+	if truncated {
+		// The rest of the result is not wanted: drop the connection
+		// rather than read it, so the server stops sending at once.
+		// Closing it also ends the transaction.
+		_ = conn.Conn().PgConn().Conn().Close()
+		br.Close()
+		if qerr != nil {
+			return sqlError(qerr)
+		}
+	} else {
+		closeErr := br.Close()
+		if qerr == nil {
+			qerr = closeErr
+		}
+		end := "ROLLBACK"
+		if d.Writes && qerr == nil {
+			end = "COMMIT"
+		}
+		if conn.Conn().PgConn().TxStatus() != 'I' {
+			if _, err := conn.Exec(ctx, end); err != nil {
+				conn.Conn().Close(ctx)
+				if qerr == nil {
+					qerr = fmt.Errorf("%s: %w", strings.ToLower(end), err)
+				}
 			}
 		}
+		if qerr != nil {
+			return sqlError(qerr)
+		}
 	}
-	if qerr != nil {
-		return sqlError(qerr)
-	}
+	conn.Release()
+	released = true
+	p.resolveSources(ctx, pool, c.Target.Name, fields, res.Columns)
 	return res, nil
 }
 
-func (p *Postgres) collect(ctx context.Context, conn *pgxpool.Conn, br pgx.BatchResults, c *Call, l Limits) (*Result, error) {
+// collect reads the statement's result, up to the row cap. truncated says
+// more rows were coming; the caller then abandons the connection.
+func (p *Postgres) collect(conn *pgxpool.Conn, br pgx.BatchResults, l Limits) (*Result, []pgconn.FieldDescription, bool, error) {
 	if _, err := br.Exec(); err != nil {
-		return nil, fmt.Errorf("begin: %w", err)
+		return nil, nil, false, fmt.Errorf("begin: %w", err)
 	}
 	if _, err := br.Exec(); err != nil {
-		return nil, fmt.Errorf("set timeout: %w", err)
+		return nil, nil, false, fmt.Errorf("set timeout: %w", err)
 	}
 	rows, err := br.Query()
 	if err != nil {
-		return nil, err
+		return nil, nil, false, err
 	}
-	defer rows.Close()
 
-	fields := rows.FieldDescriptions()
+	// The descriptions live in a buffer the connection reuses: copy them.
+	fields := append([]pgconn.FieldDescription(nil), rows.FieldDescriptions()...)
 	cols := make([]Column, len(fields))
 	tm := conn.Conn().TypeMap()
 	for i, f := range fields {
@@ -265,13 +289,12 @@ func (p *Postgres) collect(ctx context.Context, conn *pgxpool.Conn, br pgx.Batch
 	for rows.Next() {
 		if len(out) >= l.MaxRows {
 			truncated = true
-			// Stop the server from sending the rest rather than reading it.
-			_ = conn.Conn().PgConn().CancelRequest(context.WithoutCancel(ctx))
 			break
 		}
 		vals, err := rows.Values()
 		if err != nil {
-			return nil, err
+			rows.Close()
+			return nil, nil, false, err
 		}
 		row := make([]any, len(vals))
 		for i, v := range vals {
@@ -279,12 +302,14 @@ func (p *Postgres) collect(ctx context.Context, conn *pgxpool.Conn, br pgx.Batch
 		}
 		out = append(out, row)
 	}
+	if truncated {
+		_ = conn.Conn().PgConn().Conn().Close()
+	}
 	rows.Close()
-	if err := rows.Err(); err != nil && !(truncated && isCanceled(err)) {
-		return nil, err
+	if err := rows.Err(); err != nil && !truncated {
+		return nil, nil, false, err
 	}
 	tag := rows.CommandTag()
-	p.resolveSources(ctx, conn, c.Target.Name, fields, cols)
 
 	colOut := make([]any, len(cols))
 	for i, col := range cols {
@@ -301,17 +326,12 @@ func (p *Postgres) collect(ctx context.Context, conn *pgxpool.Conn, br pgx.Batch
 		structured["command"] = tag.String()
 		structured["rows_affected"] = tag.RowsAffected()
 	}
-	return &Result{Structured: structured, Columns: cols}, nil
-}
-
-func isCanceled(err error) bool {
-	var pe *pgconn.PgError
-	return errors.As(err, &pe) && pe.Code == "57014"
+	return &Result{Structured: structured, Columns: cols}, fields, truncated, nil
 }
 
 // resolveSources looks up the table and column each result column was read
 // from, as PostgreSQL reports it, caching the answers per target.
-func (p *Postgres) resolveSources(ctx context.Context, conn *pgxpool.Conn, target string, fields []pgconn.FieldDescription, cols []Column) {
+func (p *Postgres) resolveSources(ctx context.Context, conn *pgxpool.Pool, target string, fields []pgconn.FieldDescription, cols []Column) {
 	var missing []columnKey
 	p.mu.Lock()
 	for i, f := range fields {

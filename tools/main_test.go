@@ -1,0 +1,9 @@
+package tools
+
+import (
+	"testing"
+
+	"github.com/mcp-guard/mcp-guard/internal/pgtest"
+)
+
+func TestMain(m *testing.M) { pgtest.Main(m) }
