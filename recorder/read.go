@@ -1,12 +1,14 @@
 package recorder
 
 import (
+	"cmp"
 	"context"
 	"database/sql"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
+	"slices"
 	"strings"
 	"time"
 )
@@ -183,7 +185,9 @@ func Calls(ctx context.Context, db *sql.DB, f CallFilter, fn func(Call) error) e
 }
 
 // LoadCall gathers the completion and approval records of the call whose
-// intent is given, among records up to seq upto.
+// intent is given, among records up to seq upto. Approval records are
+// found by the call's id and by the approval request id its completion
+// names, since the approval workflow keys its events by request.
 func LoadCall(ctx context.Context, db *sql.DB, intent Record, upto int64) (Call, error) {
 	c := Call{Intent: intent, Outcome: OutcomeIncomplete}
 	var ib struct {
@@ -198,38 +202,64 @@ func LoadCall(ctx context.Context, db *sql.DB, intent Record, upto int64) (Call,
 	if intent.CallID == "" {
 		return c, nil
 	}
+	recs, err := recordsFor(ctx, db, intent.CallID, upto)
+	if err != nil {
+		return Call{}, err
+	}
+	var requestID string
+	for _, rec := range recs {
+		switch {
+		case rec.Kind == KindApproval:
+			c.Approvals = append(c.Approvals, rec)
+		case rec.Kind == KindCallCompletion && c.Completion == nil:
+			c.Completion = &rec
+			var cb struct {
+				Outcome   string `json:"outcome"`
+				RequestID string `json:"request_id"`
+			}
+			if err := json.Unmarshal(rec.Body, &cb); err != nil {
+				return Call{}, fmt.Errorf("recorder: record %d: completion body: %w", rec.Seq, err)
+			}
+			c.Outcome, requestID = cb.Outcome, cb.RequestID
+		}
+	}
+	if requestID == "" || requestID == intent.CallID {
+		return c, nil
+	}
+	byRequest, err := recordsFor(ctx, db, requestID, upto)
+	if err != nil {
+		return Call{}, err
+	}
+	for _, rec := range byRequest {
+		if rec.Kind == KindApproval {
+			c.Approvals = append(c.Approvals, rec)
+		}
+	}
+	slices.SortFunc(c.Approvals, func(a, b Record) int { return cmp.Compare(a.Seq, b.Seq) })
+	return c, nil
+}
+
+// recordsFor returns the completion and approval records keyed by id.
+func recordsFor(ctx context.Context, db *sql.DB, id string, upto int64) ([]Record, error) {
 	rows, err := db.QueryContext(ctx, `SELECT `+recordColumns+` FROM records
 		WHERE call_id = ? AND seq <= ? AND kind IN (?, ?) ORDER BY seq`,
-		intent.CallID, upto, KindCallCompletion, KindApproval)
+		id, upto, KindCallCompletion, KindApproval)
 	if err != nil {
-		return Call{}, fmt.Errorf("recorder: read call %s: %w", intent.CallID, err)
+		return nil, fmt.Errorf("recorder: read call %s: %w", id, err)
 	}
 	defer rows.Close()
+	var recs []Record
 	for rows.Next() {
 		rec, err := scanRecord(rows)
 		if err != nil {
-			return Call{}, err
+			return nil, err
 		}
-		if rec.Kind == KindApproval {
-			c.Approvals = append(c.Approvals, rec)
-			continue
-		}
-		if c.Completion != nil {
-			continue // one completion per call; a second one is kept out of view
-		}
-		c.Completion = &rec
-		var cb struct {
-			Outcome string `json:"outcome"`
-		}
-		if err := json.Unmarshal(rec.Body, &cb); err != nil {
-			return Call{}, fmt.Errorf("recorder: record %d: completion body: %w", rec.Seq, err)
-		}
-		c.Outcome = cb.Outcome
+		recs = append(recs, rec)
 	}
 	if err := rows.Err(); err != nil {
-		return Call{}, fmt.Errorf("recorder: read call %s: %w", intent.CallID, err)
+		return nil, fmt.Errorf("recorder: read call %s: %w", id, err)
 	}
-	return c, nil
+	return recs, nil
 }
 
 // Session summarises one transcript session.

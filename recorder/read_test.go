@@ -75,8 +75,10 @@ func TestCallsAndSessions(t *testing.T) {
 	app(KindSessionStart, "s2", "", map[string]any{"session_id": "s2", "caller": bob})
 	app(KindCallIntent, "s2", "c2", intent("c2", bob, "run_shell", "local"))
 	app(KindApproval, "", "c2", map[string]any{"event": "approval_opened"})
-	app(KindApproval, "", "c2", map[string]any{"event": "approval_decided", "approver": "carol"})
-	app(KindCallCompletion, "s2", "c2", map[string]any{"call_id": "c2", "outcome": "ok"})
+	// The approval workflow keys its events by request id; the completion
+	// names the request.
+	app(KindApproval, "", "req-9", map[string]any{"event": "approval_decided", "approver": "carol"})
+	app(KindCallCompletion, "s2", "c2", map[string]any{"call_id": "c2", "outcome": "ok", "request_id": "req-9"})
 	cutoff := clk.Now()
 	app(KindCallIntent, "s1", "c3", intent("c3", alice, "run_shell", "local"))
 	app(KindSessionEnd, "s1", "", map[string]any{"session_id": "s1"})
@@ -123,15 +125,17 @@ func TestCallsAndSessions(t *testing.T) {
 	}
 
 	// The call that was approved carries its approvals and completion;
-	// up to seq 7 the completion was not written yet.
+	// up to seq 7 the completion, which names the request, was not
+	// written yet.
 	var c2 Call
 	_ = Calls(ctx, db, CallFilter{Caller: "bob"}, func(c Call) error { c2 = c; return nil })
-	if c2.Completion == nil || len(c2.Approvals) != 2 || c2.Outcome != "ok" {
+	if c2.Completion == nil || len(c2.Approvals) != 2 || c2.Outcome != "ok" ||
+		c2.Approvals[0].Seq > c2.Approvals[1].Seq {
 		t.Errorf("c2 = %+v, want a completion and two approvals", c2)
 	}
 	_ = Calls(ctx, db, CallFilter{Caller: "bob", UptoSeq: 7}, func(c Call) error { c2 = c; return nil })
-	if c2.Completion != nil || c2.Outcome != OutcomeIncomplete || len(c2.Approvals) != 2 {
-		t.Errorf("c2 up to seq 7 = %+v, want incomplete with two approvals", c2)
+	if c2.Completion != nil || c2.Outcome != OutcomeIncomplete || len(c2.Approvals) != 1 {
+		t.Errorf("c2 up to seq 7 = %+v, want incomplete with the approval keyed by call", c2)
 	}
 
 	var sessions []Session

@@ -123,7 +123,8 @@ func showCall(w io.Writer, c recorder.Call, maxResult int) {
 		outcome += " (the tool reported an error)"
 	}
 	line(w, "outcome", outcome)
-	if len(e.Result) > 0 && string(e.Result) != "null" {
+	// A refused call's result only repeats the reason.
+	if e.Outcome == "ok" && len(e.Result) > 0 && string(e.Result) != "null" {
 		line(w, "result", clip(resultText(e.Result), maxResult, e))
 	}
 }
