@@ -194,7 +194,6 @@ func TestTranscriptFixture(t *testing.T) {
 	}
 }
 
-
 func TestAuditVerify(t *testing.T) {
 	tr := newTranscript(t)
 	other := filepath.Join(t.TempDir(), "other.pub")
