@@ -130,15 +130,19 @@ const (
 	outKeyword
 )
 
+// automaton states are numbered 0..n-1 while building. Scanning walks
+// row offsets instead (state*nclass), and delta stores the next state's
+// offset, or -offset-1 when that state has an output, so the hot loop
+// needs no multiply and one well-predicted branch.
 type automaton struct {
 	class  [256]uint16
 	nclass int
-	delta  []int32 // state*nclass + class -> next state
-	out    []uint8
-	secLen []int32 // longest secret pattern ending in this state, or 0
-	kw     []int8  // keyword ending exactly here, or -1
-	kwNext []int32 // nearest suffix state with a keyword, or -1
-	depth  []int32 // length of the prefix this state stands for
+	delta  []int32 // row offset + class -> encoded next row offset
+	out    []uint8 // by state
+	secLen []int32 // by state: longest secret pattern ending here, or 0
+	kw     []int8  // by state: keyword ending exactly here, or -1
+	kwNext []int32 // by state: nearest suffix state with a keyword, or -1
+	depth  []int32 // by state: length of the prefix it stands for
 	maxLen int     // longest pattern
 }
 
@@ -212,6 +216,13 @@ func buildAutomaton(pats []acPattern) *automaton {
 			a.out[st] |= outKeyword
 		}
 	}
+	for i, next := range a.delta {
+		off := next * int32(n)
+		if a.out[next] != 0 {
+			off = -off - 1
+		}
+		a.delta[i] = off
+	}
 	return a
 }
 
@@ -263,10 +274,19 @@ func (a *automaton) link() {
 	}
 }
 
-// step advances the automaton by one byte.
-func (a *automaton) step(st int32, c byte) int32 {
-	return a.delta[int(st)*a.nclass+int(a.class[c])]
+// step advances the automaton from row offset off by one byte. It returns
+// the new row offset and, if that state has an output, its state number.
+func (a *automaton) step(off int32, c byte) (int32, int32) {
+	next := a.delta[int(off)+int(a.class[c])]
+	if next >= 0 {
+		return next, -1
+	}
+	next = -next - 1
+	return next, next / int32(a.nclass)
 }
+
+// state returns the state number of a row offset.
+func (a *automaton) state(off int32) int32 { return off / int32(a.nclass) }
 
 // interval is a half-open byte range.
 type interval struct{ start, end int }
@@ -301,17 +321,19 @@ var digitTab = func() (t [256]uint8) {
 func (a *automaton) scan(s string, sc *scratch) {
 	sc.secrets = sc.secrets[:0]
 	sc.hits = sc.hits[:0]
-	st := int32(0)
+	off := int32(0)
 	digits := 0
-	n := a.nclass
+	delta := a.delta
 	for i := 0; i < len(s); i++ {
 		c := s[i]
 		digits += int(digitTab[c])
-		st = a.delta[int(st)*n+int(a.class[c])]
-		o := a.out[st]
-		if o == 0 {
+		off = delta[int(off)+int(a.class[c])]
+		if off >= 0 {
 			continue
 		}
+		off = -off - 1
+		st := a.state(off)
+		o := a.out[st]
 		if o&outSecret != 0 {
 			sc.secrets = addInterval(sc.secrets, i+1-int(a.secLen[st]), i+1)
 		}

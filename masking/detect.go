@@ -66,7 +66,7 @@ func (m *Masker) maskString(s string, set ruleSet, t *tally) (string, bool) {
 		return out, changed
 	}
 	out = render(out, spans, t)
-	if m.secrets {
+	if m.rescrub {
 		out = m.scrubOnly(out, t)
 	}
 	return out, true

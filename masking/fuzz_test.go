@@ -6,7 +6,7 @@ import (
 	"testing"
 )
 
-var fuzzSecrets = []string{corpusSecret, "hunter2-pw-77", "ÿsecr€t☃"}
+var fuzzSecrets = []string{corpusSecret, "hunter2-pw-77", "ÿsecr€t☃", " 1111;p*"}
 
 // FuzzString checks that masking never panics, never lets an enabled
 // secret through, is idempotent, and that the Writer agrees with String
@@ -18,6 +18,7 @@ func FuzzString(f *testing.F) {
 	f.Add("-----BEGIN RSA PRIVATE KEY-----\nabc\n-----END RSA PRIVATE KEY-----", uint16(20))
 	f.Add("password='hunter2-pw-77' a@b.co 123-45-6789", uint16(9))
 	f.Add("hunter2-pw-7[MASKED:secret]7", uint16(3))
+	f.Add("4111111111111111;p* x", uint16(5))
 
 	m := newMasker(f, Options{Secrets: fuzzSecrets,
 		Detectors: append(DefaultDetectors(), "national_id_us_ssn")})

@@ -162,6 +162,9 @@ type Masker struct {
 	logSet  ruleSet // detectors the log handler applies
 	ac      *automaton
 	secrets bool // whether any secret pattern is loaded
+	// rescrub is set when a secret could run into a masked form, so
+	// secrets are scrubbed again after the detectors.
+	rescrub bool
 	skipped int
 	hashKey []byte
 }
@@ -196,6 +199,9 @@ func New(opts Options) (*Masker, error) {
 	}
 	m.skipped = skipped
 	m.secrets = len(pats) > 0
+	for _, p := range pats {
+		m.rescrub = m.rescrub || strings.ContainsAny(p.text, maskedFormEdges)
+	}
 	m.ac = buildAutomaton(append(keywordPatterns(), pats...))
 	return m, nil
 }

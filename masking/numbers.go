@@ -42,12 +42,13 @@ func (d *finder) chain(groups []interval) {
 	lo, hi := 0, len(groups)
 
 	// A group glued to a word, a phone number's "+" or a decimal point is
-	// not a boundary: drop it. So is the last group of a masked card
-	// ("**** 1111"), or masking twice could join it with what follows.
+	// not a boundary: drop it. A marker's "]" counts as the digit it may
+	// have replaced, and the last group of a masked card ("**** 1111") is
+	// dropped too, or masking twice could find something new.
 	if first := groups[0].start; first > 0 {
 		c := s[first-1]
 		if is(c, cAlnum) || c == '+' ||
-			c == '.' && first >= 2 && is(s[first-2], cDigit) ||
+			c == '.' && first >= 2 && (is(s[first-2], cDigit) || s[first-2] == ']') ||
 			(c == ' ' || c == '-') && first >= 2 && s[first-2] == '*' {
 			lo = 1
 		}

@@ -119,6 +119,15 @@ func asciiJSON(s string) string {
 	return sb.String()
 }
 
+// maskedFormEdges are the characters at the edges of the detectors'
+// masked forms. A secret found in masked text but not in the text before
+// it must overlap a masked form's fixed part, and so hold one of them:
+// markers start with [ and end with ], a card's "**** **** **** " ends
+// with "* ", an email hint is "x***@y***.tld", an SSN's "***-**-". (The
+// characters next to those fixed parts came from the input, where the
+// first scrub already looked.)
+const maskedFormEdges = "[]* "
+
 // checkOverlap rejects a pattern that the masked output itself would
 // show: one inside any marker or fixed masked form, or one that starts
 // with the end of the secret marker or ends with its start, so that

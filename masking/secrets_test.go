@@ -171,3 +171,26 @@ func TestWeakSecretsRejected(t *testing.T) {
 		}
 	}
 }
+
+// TestSecretNextToMaskedForm covers a secret that only appears once a
+// detector has masked its neighbour: the second scrub must catch it.
+func TestSecretNextToMaskedForm(t *testing.T) {
+	m := newMasker(t, Options{Secrets: []string{" 1111;pw"}})
+	got, counts := m.String("card 4111111111111111;pw")
+	if want := "card **** **** ****[MASKED:secret]"; got != want {
+		t.Errorf("got %q, want %q", got, want)
+	}
+	if !sameCounts(counts, map[string]int{"card": 1, "secret": 1}) {
+		t.Errorf("counts = %v", counts)
+	}
+	var out strings.Builder
+	w := m.NewWriter(&out)
+	w.Write([]byte("card 4111111111111111;"))
+	w.Write([]byte("pw"))
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if out.String() != got {
+		t.Errorf("Writer = %q, String = %q", out.String(), got)
+	}
+}

@@ -46,7 +46,11 @@ func (m *Masker) value(v any, t *tally, depth int) (any, bool) {
 		float32:
 		return v, false
 	case string:
-		return m.maskString(x, m.set, t)
+		out, changed := m.maskString(x, m.set, t)
+		if !changed {
+			return v, false // v is already boxed; boxing out would allocate
+		}
+		return out, true
 	case []byte:
 		return m.bytesValue(x, t)
 	case json.RawMessage:
@@ -54,15 +58,15 @@ func (m *Masker) value(v any, t *tally, depth int) (any, bool) {
 	case json.Number:
 		return m.numberText(x.String(), v, t)
 	case int:
-		return m.numberText(strconv.FormatInt(int64(x), 10), v, t)
+		return m.intValue(int64(x), v, t)
 	case int64:
-		return m.numberText(strconv.FormatInt(x, 10), v, t)
+		return m.intValue(x, v, t)
 	case uint:
-		return m.numberText(strconv.FormatUint(uint64(x), 10), v, t)
+		return m.uintValue(uint64(x), v, t)
 	case uint64:
-		return m.numberText(strconv.FormatUint(x, 10), v, t)
+		return m.uintValue(x, v, t)
 	case float64:
-		if x < 1e12 || x >= 1e19 || x != math.Trunc(x) {
+		if x < minCardNumber || x >= 1e19 || x != math.Trunc(x) {
 			return v, false
 		}
 		return m.numberText(strconv.FormatFloat(x, 'f', -1, 64), v, t)
@@ -78,6 +82,23 @@ func (m *Masker) value(v any, t *tally, depth int) (any, bool) {
 		return s, true
 	}
 	return m.otherValue(v, t, depth)
+}
+
+// minCardNumber is the smallest 13-digit number.
+const minCardNumber = 1e12
+
+func (m *Masker) intValue(x int64, v any, t *tally) (any, bool) {
+	if x < minCardNumber {
+		return v, false // also every negative number
+	}
+	return m.numberText(strconv.FormatInt(x, 10), v, t)
+}
+
+func (m *Masker) uintValue(x uint64, v any, t *tally) (any, bool) {
+	if x < minCardNumber {
+		return v, false
+	}
+	return m.numberText(strconv.FormatUint(x, 10), v, t)
 }
 
 // numberText masks a number whose decimal form is text if it is a card.

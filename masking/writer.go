@@ -42,11 +42,12 @@ type sink interface {
 }
 
 // NewWriter returns a Writer that writes the masked stream to w. The
-// pipeline is the same as String's: scrub secrets, detect, scrub again.
+// pipeline is the same as String's: scrub secrets, detect, and scrub again
+// when a secret could run into a masked form.
 func (m *Masker) NewWriter(w io.Writer) *Writer {
 	wr := &Writer{}
 	var next sink = &outSink{w: w}
-	if m.secrets {
+	if m.rescrub {
 		next = &scrubStage{a: m.ac, next: next, t: &wr.t}
 	}
 	if m.set != 0 {
@@ -106,7 +107,7 @@ type scrubStage struct {
 	next sink
 	t    *tally
 	pend []byte
-	st   int32
+	off  int32      // automaton row offset after pend
 	ivs  []interval // matches in pend, merged
 }
 
@@ -126,8 +127,12 @@ func (s *scrubStage) feed(in string) {
 	base := len(s.pend)
 	s.pend = append(s.pend, in...)
 	for i := 0; i < len(in); i++ {
-		s.st = s.a.step(s.st, in[i])
-		if l := int(s.a.secLen[s.st]); l > 0 {
+		var st int32
+		s.off, st = s.a.step(s.off, in[i])
+		if st < 0 {
+			continue
+		}
+		if l := int(s.a.secLen[st]); l > 0 {
 			end := base + i + 1
 			s.ivs = addInterval(s.ivs, end-l, end)
 		}
@@ -137,7 +142,7 @@ func (s *scrubStage) feed(in string) {
 func (s *scrubStage) emit(final bool) error {
 	safe := len(s.pend)
 	if !final {
-		safe -= int(s.a.depth[s.st])
+		safe -= int(s.a.depth[s.a.state(s.off)])
 	}
 	k := len(s.ivs)
 	if k > 0 && s.ivs[k-1].end > safe {
