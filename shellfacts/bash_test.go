@@ -164,7 +164,8 @@ func TestAgainstBash(t *testing.T) {
 			if err := os.WriteFile(logFile, nil, 0o644); err != nil {
 				t.Fatal(err)
 			}
-			facts, err := Analyze(command, Options{Path: []string{stubs}, Workdir: work, Home: fx.home})
+			opts := Options{Path: []string{stubs}, Workdir: work, Home: fx.home}
+			facts, err := Analyze(command, opts)
 			if err != nil {
 				t.Fatalf("Analyze: %v", err)
 			}

@@ -45,7 +45,8 @@ func newFixture(t *testing.T) fixture {
 		}
 	}
 	for _, p := range fixturePrograms {
-		if err := os.WriteFile(filepath.Join(fx.bin, p), []byte("#!/bin/sh\n"), 0o755); err != nil {
+		err := os.WriteFile(filepath.Join(fx.bin, p), []byte("#!/bin/sh\n"), 0o755)
+		if err != nil {
 			t.Fatal(err)
 		}
 	}

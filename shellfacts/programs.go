@@ -350,7 +350,8 @@ func sshWrapper(a *analyzer, c *cmd, args []arg, _ ctx) error {
 	return nil
 }
 
-var sshCommandOptRe = regexp.MustCompile(`(?i)(proxycommand|localcommand|knownhostscommand|proxyjump|permitlocalcommand)`)
+var sshCommandOptRe = regexp.MustCompile(`(?i)(proxycommand|localcommand|` +
+	`knownhostscommand|proxyjump|permitlocalcommand)`)
 
 // remoteCopyWrapper: scp, sftp and rsync start ssh, or a program named by
 // -S, -e or --rsh, and pass -o options on to it.

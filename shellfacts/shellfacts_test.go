@@ -147,7 +147,8 @@ var attackCases = []factsCase{
 			wantArgs(t, p, "-c", "select 1")
 			if !slices.Equal(p.Env, []string{"PGPASSWORD"}) ||
 				!slices.Equal(f.Assignments, []string{"PGPASSWORD"}) || f.ChangesEnvironment {
-				t.Errorf("env=%q assignments=%q changes=%v", p.Env, f.Assignments, f.ChangesEnvironment)
+				t.Errorf("env=%q assignments=%q changes=%v",
+					p.Env, f.Assignments, f.ChangesEnvironment)
 			}
 		}},
 	{"env -i sh -c", `env -i sh -c 'id'`,
@@ -167,7 +168,8 @@ var attackCases = []factsCase{
 				t.Errorf("rm = %+v", rm)
 			}
 			wantReason(t, f, reasonXargsInput)
-			if len(f.Redirects) != 1 || f.Redirects[0].ResolvedTarget != filepath.Join(fx.work, "list") {
+			list := filepath.Join(fx.work, "list")
+			if len(f.Redirects) != 1 || f.Redirects[0].ResolvedTarget != list {
 				t.Errorf("redirects = %+v", f.Redirects)
 			}
 		}},
@@ -320,7 +322,8 @@ var moreCases = []factsCase{
 	{"link to another program", `sudoedit /etc/hosts`,
 		func(t *testing.T, fx fixture, f *Facts) {
 			s := command(t, f, "sudoedit")
-			if s.ResolvedBase != "sudo" || s.Resolved != filepath.Join(fx.bin, "sudo") || !s.Privileged {
+			sudo := filepath.Join(fx.bin, "sudo")
+			if s.ResolvedBase != "sudo" || s.Resolved != sudo || !s.Privileged {
 				t.Errorf("sudoedit = %+v", s)
 			}
 		}},
@@ -702,7 +705,19 @@ func TestAnalyzeErrors(t *testing.T) {
 				t.Errorf("err = %#v, want a ParseError with a position", err)
 			}
 		}},
-		{"missing fi", "if true; then ls", Options{}, parseError},
+		{"missing fi", "if true; then ls", Options{}, func(t *testing.T, err error) {
+			var pe *ParseError
+			if !errors.As(err, &pe) || !strings.Contains(pe.Msg, "`fi`") {
+				t.Errorf("err = %v, want a ParseError naming fi", err)
+			}
+		}},
+		{"message hides quoted input", "[[ a s3cr3t-t0ken b ]]", Options{}, func(t *testing.T, err error) {
+			var pe *ParseError
+			if !errors.As(err, &pe) || strings.Contains(err.Error(), "s3cr3t") {
+				t.Errorf("err = %v, want a ParseError without the input", err)
+			}
+		}},
+		{"heredoc without its end", "cat <<EOF\nx", Options{}, parseError},
 		{"too deep", `sh -c 'sh -c "sh -c id"'`, Options{MaxDepth: 2}, limit("depth", 2)},
 		{"too many commands", `true; true; true`, Options{MaxCommands: 2}, limit("commands", 2)},
 		{"too long", strings.Repeat("x", 65), Options{MaxBytes: 64}, limit("bytes", 64)},

@@ -2,6 +2,7 @@ package shellfacts
 
 import (
 	"errors"
+	"regexp"
 	"strings"
 	"unicode"
 	"unicode/utf8"
@@ -54,6 +55,31 @@ func cleanText(s string) bool {
 	return validate(s) == nil
 }
 
+// quotedRe finds the parts of a parser message quoted from the input.
+var quotedRe = regexp.MustCompile("`[^`]*`|\"(?:[^\"\\\\]|\\\\.)*\"")
+
+// safeMessage keeps a parser message's quoted tokens when they are shell
+// syntax (operators, reserved words) and hides other quoted input, which
+// could be a secret written into a broken command.
+func safeMessage(msg string) string {
+	return quotedRe.ReplaceAllStringFunc(msg, func(q string) string {
+		inner := q[1 : len(q)-1]
+		if syntax.IsKeyword(inner) || len(inner) <= 3 && !hasAlnum(inner) {
+			return q
+		}
+		return "`...`"
+	})
+}
+
+func hasAlnum(s string) bool {
+	for _, r := range s {
+		if unicode.IsLetter(r) || unicode.IsDigit(r) {
+			return true
+		}
+	}
+	return false
+}
+
 // parse parses src as bash.
 func parse(src string) (*syntax.File, error) {
 	p := syntax.NewParser(syntax.Variant(syntax.LangBash))
@@ -61,12 +87,13 @@ func parse(src string) (*syntax.File, error) {
 	if err == nil {
 		return f, nil
 	}
-	pe := &ParseError{Msg: err.Error(), err: err}
+	pe := &ParseError{Msg: "syntax error", err: err}
 	var se syntax.ParseError
 	var le syntax.LangError
 	switch {
 	case errors.As(err, &se):
-		pe.Line, pe.Col, pe.Msg = int(se.Pos.Line()), int(se.Pos.Col()), se.Text
+		pe.Line, pe.Col = int(se.Pos.Line()), int(se.Pos.Col())
+		pe.Msg = safeMessage(se.Text)
 	case errors.As(err, &le):
 		pe.Line, pe.Col = int(le.Pos.Line()), int(le.Pos.Col())
 		pe.Msg = le.Feature + " is not supported by bash"

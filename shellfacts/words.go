@@ -348,7 +348,7 @@ func (a *analyzer) expandWord(w *syntax.Word) ([]string, error) {
 			if strings.Contains(err.Error(), "brace expansion") {
 				return nil, &LimitError{Limit: "fields", Max: maxFields}
 			}
-			return nil, &ParseError{Msg: "cannot expand word: " + err.Error(), err: err}
+			return nil, &ParseError{Msg: "cannot expand a word", err: err}
 		}
 		a.fields++
 		if a.fields > maxFields {
@@ -364,7 +364,7 @@ func (a *analyzer) expandWord(w *syntax.Word) ([]string, error) {
 func (a *analyzer) literal(w *syntax.Word) (string, error) {
 	s, err := expand.Literal(a.cfg, w)
 	if err != nil {
-		return "", &ParseError{Msg: "cannot expand word: " + err.Error(), err: err}
+		return "", &ParseError{Msg: "cannot expand a word", err: err}
 	}
 	return s, nil
 }
