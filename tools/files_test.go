@@ -178,19 +178,11 @@ func TestCheckTextRefusesInvisibleCharacters(t *testing.T) {
 	}
 }
 
-// FuzzResolve checks that whatever path is asked for, Resolve never
+// FuzzResolve (seeded from testdata/fuzz/FuzzResolve) checks that whatever path is asked for, Resolve never
 // reports as inside a file the kernel would open outside the root, and
 // that os.Root agrees with it.
 func FuzzResolve(f *testing.F) {
-	for _, s := range []string{
-		"reports/q3.txt", "../outside/shadow", "docs/shadow", "up", "latest", "notes.txt",
-		"dangling-out", "dangling-in", "self", "reports/back/../outside/shadow",
-		"reports/back/reports/q3.txt", "/proc/self/environ", "..notes", "./././..", "a/../../b",
-		"abs-in", "reports//q3.txt", "reports/q3.txt/..", "",
-	} {
-		f.Add(s)
-	}
-	base, root := tree(f)
+		base, root := tree(f)
 	_ = base
 	f.Fuzz(func(t *testing.T, p string) {
 		if strings.ContainsRune(p, 0) {
