@@ -56,6 +56,9 @@ type App struct {
 	getenv    func(string) string
 	cancel    context.CancelFunc
 	bg        context.Context
+
+	// confirmKey signs in-IDE confirmation states.
+	confirmKey []byte
 }
 
 // Build assembles the guard. It refuses to start on a policy that does not
@@ -142,6 +145,8 @@ func Build(ctx context.Context, cfg *config.Config, o Options) (*App, error) {
 		Masker:   guard.ResultMasker{M: a.Masker},
 		Approver: approver,
 		Logger:   a.Logger.With("component", "guard"),
+
+		ConfirmKey: a.confirmKey, // loaded by buildApprovals
 	})
 	if err != nil {
 		return nil, err

@@ -80,6 +80,14 @@ func (a *App) buildApprovals(ctx context.Context) (guard.Approver, error) {
 	if err != nil {
 		return nil, err
 	}
+	confirmPath := cfg.ConfirmKeyFile
+	if confirmPath == "" {
+		confirmPath = filepath.Join(filepath.Dir(a.Config.Recorder.Path), "confirm.key")
+	}
+	a.confirmKey, err = loadOrCreateKey(confirmPath, 32)
+	if err != nil {
+		return nil, fmt.Errorf("approvals.confirm_key_file: %w", err)
+	}
 	channels := map[string]string{}
 	for _, t := range a.Config.Targets {
 		channels[t.Name] = t.ApprovalChannel
@@ -114,6 +122,10 @@ type ApprovalEvent struct {
 	Display   string   `json:"display"`
 	Reasons   []string `json:"reasons,omitempty"`
 	Digest    string   `json:"digest"`
+	// Decisions are all decisions so far, so that a decision made in
+	// another process (the CLI), which writes no record of its own, is
+	// still named by the next record this process writes.
+	Decisions []approvals.Decision `json:"decisions,omitempty"`
 }
 
 // recordApprovalEvent writes an approval event to the transcript. It runs
@@ -126,6 +138,7 @@ func (a *App) recordApprovalEvent(e approvals.Event) {
 		RequestID: e.Request.ID, Event: string(e.Type), State: string(e.Request.State),
 		Caller: e.Request.Caller, Tool: e.Request.Tool, Target: e.Request.Target,
 		Display: e.Request.Display, Reasons: e.Request.Reasons, Digest: e.Request.Digest,
+		Decisions: e.Request.Decisions,
 	}
 	if d := e.Decision; d != nil {
 		approve := d.Approve

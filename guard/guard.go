@@ -55,8 +55,14 @@ type Options struct {
 	Tools    []tools.Tool
 	Masker   Masker
 	Approver Approver
-	Logger   *slog.Logger
-	Now      func() time.Time
+	// ConfirmKey signs in-IDE confirmation states (at least 32 bytes);
+	// nil turns confirmation off, and confirmable calls go to Approver.
+	ConfirmKey []byte
+	// ConfirmTTL is how long a caller has to confirm; zero means
+	// DefaultConfirmTTL.
+	ConfirmTTL time.Duration
+	Logger     *slog.Logger
+	Now        func() time.Time
 }
 
 // Guard runs tool calls through the chain.
@@ -69,6 +75,7 @@ type Guard struct {
 	schemas  map[string]*jsonschema.Schema
 	masker   Masker
 	approver Approver
+	confirms *confirmations
 	logger   *slog.Logger
 	now      func() time.Time
 	sessions *sessions
@@ -85,6 +92,10 @@ func New(o Options) (*Guard, error) {
 	if o.Masker == nil {
 		return nil, errors.New("guard: a masker is required")
 	}
+	confirms, err := newConfirmations(o.ConfirmKey, o.ConfirmTTL)
+	if err != nil {
+		return nil, err
+	}
 	g := &Guard{
 		cfg:      o.Config,
 		engine:   o.Engine,
@@ -93,6 +104,7 @@ func New(o Options) (*Guard, error) {
 		schemas:  map[string]*jsonschema.Schema{},
 		masker:   o.Masker,
 		approver: o.Approver,
+		confirms: confirms,
 		logger:   o.Logger,
 		now:      o.Now,
 	}
@@ -309,6 +321,9 @@ func (g *Guard) act(ctx context.Context, req mcp.CallToolRequest, c *call) *mcp.
 	case policy.OutcomeAllow:
 		return g.run(ctx, c)
 	case policy.OutcomeApproval:
+		if out, ok := g.confirm(ctx, req, c); ok {
+			return out
+		}
 		if g.approver == nil {
 			return g.answer(ctx, c, nil, &Refusal{Outcome: OutcomeApprovalDenied,
 				Reason: "this call needs approval (" + strings.Join(c.decision.Reasons, "; ") +
