@@ -37,11 +37,12 @@ type Options struct {
 	// empty for remote targets: the files here are not the files there).
 	Path []string
 	// Workdir is the target's working directory, used to resolve relative
-	// redirect targets and ./prog. Empty means relative paths stay
-	// unresolved.
+	// redirect targets and ./prog. Empty (or not absolute) means relative
+	// paths stay unresolved.
 	Workdir string
 	// Home is the HOME the target's shell runs with, used to resolve ~ in
-	// redirect targets and a bare cd. Empty means ~ stays unresolved.
+	// redirect targets and a bare cd. Empty (or not absolute) means ~
+	// stays unresolved.
 	Home string
 	// MaxCommands bounds the number of simple commands reported
 	// (default DefaultMaxCommands).
