@@ -2,6 +2,7 @@ package recorder
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
 	"strings"
 	"testing"
@@ -90,4 +91,38 @@ func BenchmarkVerify(b *testing.B) {
 		}
 	}
 	b.ReportMetric(float64(b.N)*n/b.Elapsed().Seconds(), "records/s")
+}
+
+// BenchmarkCalls measures reading calls back as export does: each intent
+// with its completion, found through the call index.
+func BenchmarkCalls(b *testing.B) {
+	r, path := openRecorder(b, Options{Logger: slog.New(slog.DiscardHandler)})
+	ctx := context.Background()
+	const calls = 5000
+	for i := 0; i < calls; i++ {
+		id := fmt.Sprintf("call-%d", i)
+		intent := map[string]any{"tool": "read_file", "target": "docs", "caller": Caller{Subject: "a"}}
+		if err := r.Append(ctx, KindCallIntent, "s", id, intent); err != nil {
+			b.Fatal(err)
+		}
+		if err := r.Append(ctx, KindCallCompletion, "s", id, map[string]any{"outcome": "ok"}); err != nil {
+			b.Fatal(err)
+		}
+	}
+	db := openRW(b, path)
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		n := 0
+		err := Calls(ctx, db, CallFilter{}, func(c Call) error {
+			if c.Completion == nil {
+				return fmt.Errorf("call %s without completion", c.Intent.CallID)
+			}
+			n++
+			return nil
+		})
+		if err != nil || n != calls {
+			b.Fatalf("%d calls, %v", n, err)
+		}
+	}
+	b.ReportMetric(float64(b.N)*calls/b.Elapsed().Seconds(), "calls/s")
 }

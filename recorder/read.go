@@ -157,6 +157,11 @@ func Calls(ctx context.Context, db *sql.DB, f CallFilter, fn func(Call) error) e
 		q += ` AND session_id = ?`
 		args = append(args, f.SessionID)
 	}
+	stmt, err := db.PrepareContext(ctx, recordsForQuery)
+	if err != nil {
+		return fmt.Errorf("recorder: read calls: %w", err)
+	}
+	defer stmt.Close()
 	rows, err := db.QueryContext(ctx, q+` ORDER BY seq`, args...)
 	if err != nil {
 		return fmt.Errorf("recorder: read calls: %w", err)
@@ -167,7 +172,7 @@ func Calls(ctx context.Context, db *sql.DB, f CallFilter, fn func(Call) error) e
 		if err != nil {
 			return err
 		}
-		c, err := LoadCall(ctx, db, intent, upto)
+		c, err := loadCall(ctx, stmt, intent, upto)
 		if err != nil {
 			return err
 		}
@@ -189,6 +194,16 @@ func Calls(ctx context.Context, db *sql.DB, f CallFilter, fn func(Call) error) e
 // found by the call's id and by the approval request id its completion
 // names, since the approval workflow keys its events by request.
 func LoadCall(ctx context.Context, db *sql.DB, intent Record, upto int64) (Call, error) {
+	stmt, err := db.PrepareContext(ctx, recordsForQuery)
+	if err != nil {
+		return Call{}, fmt.Errorf("recorder: read call %s: %w", intent.CallID, err)
+	}
+	defer stmt.Close()
+	return loadCall(ctx, stmt, intent, upto)
+}
+
+// loadCall is LoadCall with the look-up prepared, for many calls in a row.
+func loadCall(ctx context.Context, stmt *sql.Stmt, intent Record, upto int64) (Call, error) {
 	c := Call{Intent: intent, Outcome: OutcomeIncomplete}
 	var ib struct {
 		Tool   string `json:"tool"`
@@ -202,7 +217,7 @@ func LoadCall(ctx context.Context, db *sql.DB, intent Record, upto int64) (Call,
 	if intent.CallID == "" {
 		return c, nil
 	}
-	recs, err := recordsFor(ctx, db, intent.CallID, upto)
+	recs, err := recordsFor(ctx, stmt, intent.CallID, upto)
 	if err != nil {
 		return Call{}, err
 	}
@@ -226,7 +241,7 @@ func LoadCall(ctx context.Context, db *sql.DB, intent Record, upto int64) (Call,
 	if requestID == "" || requestID == intent.CallID {
 		return c, nil
 	}
-	byRequest, err := recordsFor(ctx, db, requestID, upto)
+	byRequest, err := recordsFor(ctx, stmt, requestID, upto)
 	if err != nil {
 		return Call{}, err
 	}
@@ -239,11 +254,15 @@ func LoadCall(ctx context.Context, db *sql.DB, intent Record, upto int64) (Call,
 	return c, nil
 }
 
-// recordsFor returns the completion and approval records keyed by id.
-func recordsFor(ctx context.Context, db *sql.DB, id string, upto int64) ([]Record, error) {
-	rows, err := db.QueryContext(ctx, `SELECT `+recordColumns+` FROM records
-		WHERE call_id = ? AND seq <= ? AND kind IN (?, ?) ORDER BY seq`,
-		id, upto, KindCallCompletion, KindApproval)
+// recordsForQuery finds the completion and approval records keyed by an
+// id. INDEXED BY: left to itself SQLite scans every record of the kind.
+const recordsForQuery = `SELECT ` + recordColumns + ` FROM records
+	INDEXED BY records_call WHERE call_id = ? AND call_id != ''
+	AND seq <= ? AND kind IN ('` + KindCallCompletion + `', '` + KindApproval + `') ORDER BY seq`
+
+// recordsFor runs recordsForQuery.
+func recordsFor(ctx context.Context, stmt *sql.Stmt, id string, upto int64) ([]Record, error) {
+	rows, err := stmt.QueryContext(ctx, id, upto)
 	if err != nil {
 		return nil, fmt.Errorf("recorder: read call %s: %w", id, err)
 	}
@@ -321,7 +340,8 @@ func (s *Session) load(ctx context.Context, db *sql.DB) error {
 		*p.at = t
 	}
 	row := db.QueryRowContext(ctx, `SELECT `+recordColumns+` FROM records
-		WHERE session_id = ? AND kind = ? ORDER BY seq LIMIT 1`, s.ID, KindSessionStart)
+		INDEXED BY records_session WHERE session_id = ? AND kind = ? ORDER BY seq LIMIT 1`,
+		s.ID, KindSessionStart)
 	rec, err := scanRecord(row)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil
@@ -401,8 +421,8 @@ func SessionRecords(ctx context.Context, db *sql.DB, id string, fn func(Record) 
 // HasIntent reports whether the call has an intent record.
 func HasIntent(ctx context.Context, db *sql.DB, callID string) (bool, error) {
 	var n int
-	err := db.QueryRowContext(ctx, `SELECT COUNT(*) FROM records WHERE call_id = ? AND kind = ?`,
-		callID, KindCallIntent).Scan(&n)
+	err := db.QueryRowContext(ctx, `SELECT COUNT(*) FROM records INDEXED BY records_call
+		WHERE call_id = ? AND call_id != '' AND kind = ?`, callID, KindCallIntent).Scan(&n)
 	if err != nil {
 		return false, fmt.Errorf("recorder: read call %s: %w", callID, err)
 	}

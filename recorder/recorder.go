@@ -19,6 +19,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"time"
 
@@ -185,6 +186,10 @@ var ErrClosed = errors.New("recorder: closed")
 // Append adds a record with the given kind and body and returns once it is
 // committed. The body is stored as JSON.
 func (r *Recorder) Append(ctx context.Context, kind, sessionID, callID string, body any) error {
+	// A line break in these would make the hashed text ambiguous.
+	if strings.ContainsAny(kind+sessionID+callID, "\r\n") {
+		return fmt.Errorf("recorder: %s: kind, session and call ids must be single-line", kind)
+	}
 	raw, err := json.Marshal(body)
 	if err != nil {
 		return fmt.Errorf("recorder: encode %s: %w", kind, err)

@@ -9,6 +9,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"sort"
+	"strings"
 )
 
 // Problem types Verify reports.
@@ -176,7 +177,8 @@ func (v *verifier) step(ctx context.Context, r row) {
 		v.add(p)
 	}
 
-	selfOK := hashText(r.seq, r.at, r.kind, r.session, r.call, r.prev, r.body) == r.hash
+	selfOK := hashText(r.seq, r.at, r.kind, r.session, r.call, r.prev, r.body) == r.hash &&
+		!strings.ContainsAny(r.at+r.kind+r.session+r.call+r.prev, "\r\n")
 	switch {
 	case first:
 		v.rep.FirstSeq, v.firstPrev, v.firstKind = r.seq, r.prev, r.kind

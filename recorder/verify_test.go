@@ -191,6 +191,14 @@ func TestVerifyNamesTheFirstTamperedRecord(t *testing.T) {
 			seq: 6, kind: KindCallIntent, typ: ProblemBrokenLink,
 		},
 		{
+			name: "line break in an id, rehashed",
+			tamper: func(t *testing.T, db *sql.DB) {
+				mustExec(t, db, `UPDATE records SET call_id = call_id || char(10) WHERE seq = 4`)
+				rechain(t, db, 4, nil)
+			},
+			seq: 4, kind: KindCallIntent, typ: ProblemEdited,
+		},
+		{
 			name: "edit with the whole chain rehashed",
 			tamper: func(t *testing.T, db *sql.DB) {
 				mustExec(t, db, `UPDATE records SET body = '{"i":3}' WHERE seq = 3`)
@@ -304,5 +312,18 @@ func TestOpenRefusesABrokenTail(t *testing.T) {
 	_, err := Open(path, Options{SigningKey: newKey(t)})
 	if err == nil || !strings.Contains(err.Error(), "seq 3") {
 		t.Fatalf("Open = %v, want a refusal naming seq 3", err)
+	}
+}
+
+func TestAppendRefusesLineBreaks(t *testing.T) {
+	r, _ := openRecorder(t, Options{})
+	for _, ids := range [][3]string{
+		{KindCallIntent + "\n", "s", "c"},
+		{KindCallIntent, "s\r", "c"},
+		{KindCallIntent, "s", "c\nd"},
+	} {
+		if err := r.Append(context.Background(), ids[0], ids[1], ids[2], 1); err == nil {
+			t.Errorf("Append(%q) accepted a line break", ids)
+		}
 	}
 }
