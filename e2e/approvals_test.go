@@ -472,11 +472,17 @@ func (w *approvalWorld) orderStatus(t *testing.T, id int) string {
 	return rows[0][0]
 }
 
-// transcriptDB opens the recorder's database read-only, beside the
-// running guard.
+// transcriptDB opens the recorder's database read-only.
 func (w *approvalWorld) transcriptDB(t *testing.T) *sql.DB {
 	t.Helper()
-	path := filepath.Join(w.f.dir, "var", "mcp-guard.db")
+	return openTranscript(t, w.f)
+}
+
+// openTranscript opens f's recorder database read-only, beside the
+// running guard.
+func openTranscript(t *testing.T, f *fixture) *sql.DB {
+	t.Helper()
+	path := filepath.Join(f.dir, "var", "mcp-guard.db")
 	db, err := sql.Open("sqlite", "file:"+path+"?mode=ro&_pragma=busy_timeout(5000)")
 	must(t, err)
 	t.Cleanup(func() { db.Close() })
