@@ -85,6 +85,11 @@ type Recorder struct {
 	closed chan struct{}
 	once   sync.Once
 	logger *slog.Logger
+
+	// lastCheckpoint is the seq of the latest checkpoint; only the writer
+	// goroutine touches it after Open. Checkpoints other processes write
+	// (a prune) are not seen, which only brings the next one forward.
+	lastCheckpoint int64
 }
 
 type pending struct {
@@ -149,6 +154,11 @@ func Open(path string, opts Options) (*Recorder, error) {
 		db.Close()
 		return nil, err
 	}
+	lastCP, err := lastCheckpointSeq(context.Background(), db)
+	if err != nil {
+		db.Close()
+		return nil, err
+	}
 	r := &Recorder{
 		db:     db,
 		opts:   opts,
@@ -156,6 +166,8 @@ func Open(path string, opts Options) (*Recorder, error) {
 		done:   make(chan struct{}),
 		closed: make(chan struct{}),
 		logger: opts.Logger,
+
+		lastCheckpoint: lastCP,
 	}
 	go r.writer()
 	return r, nil
@@ -299,19 +311,18 @@ func (r *Recorder) commitBatch(batch []*pending) error {
 			return err
 		}
 	}
-	if r.opts.SigningKey != nil {
-		last, err := lastCheckpointSeq(ctx, tx)
-		if err != nil {
+	signed := false
+	if r.opts.SigningKey != nil && ch.seq-r.lastCheckpoint >= int64(r.opts.CheckpointEvery) {
+		if err := ch.checkpoint(ctx, r.opts.SigningKey); err != nil {
 			return err
 		}
-		if ch.seq-last >= int64(r.opts.CheckpointEvery) {
-			if err := ch.checkpoint(ctx, r.opts.SigningKey); err != nil {
-				return err
-			}
-		}
+		signed = true
 	}
 	if err := tx.Commit(); err != nil {
 		return fmt.Errorf("recorder: commit: %w", err)
+	}
+	if signed {
+		r.lastCheckpoint = ch.seq
 	}
 	return nil
 }
