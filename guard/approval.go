@@ -70,14 +70,16 @@ func (f *ApprovalFlow) Approve(ctx context.Context, req mcp.CallToolRequest, inf
 		return "", &Refusal{Outcome: OutcomeError, Reason: "the approval request could not be opened"}
 	}
 	if r.State == approvals.StatePending {
-		r, err = f.Service.Wait(ctx, r.ID, f.progress(ctx, req, r.ID))
+		// Wait may return a nil request with its error; keep the id.
+		id := r.ID
+		r, err = f.Service.Wait(ctx, id, f.progress(ctx, req, id))
 		if err != nil {
 			if ctx.Err() != nil {
-				return "", &Refusal{Outcome: OutcomeApprovalPending, RequestID: r.ID,
+				return "", &Refusal{Outcome: OutcomeApprovalPending, RequestID: id,
 					Reason: "the call was cancelled while waiting for approval; " + pendingMessage}
 			}
-			f.Logger.Error("waiting for approval failed", "request_id", r.ID, "error", err)
-			return "", &Refusal{Outcome: OutcomeError, RequestID: r.ID, Reason: "waiting for approval failed"}
+			f.Logger.Error("waiting for approval failed", "request_id", id, "error", err)
+			return "", &Refusal{Outcome: OutcomeError, RequestID: id, Reason: "waiting for approval failed"}
 		}
 	}
 	return f.settle(ctx, r)
@@ -96,6 +98,11 @@ func (f *ApprovalFlow) settle(ctx context.Context, r *approvals.Request) (string
 			if errors.Is(err, approvals.ErrAlreadyExecuted) {
 				return "", &Refusal{Outcome: OutcomeApprovalExpired, RequestID: r.ID,
 					Reason: "this approval was already used; call again to ask for a new one"}
+			}
+			// The approval ran out between reading and claiming it.
+			if errors.Is(err, approvals.ErrExpired) {
+				return "", &Refusal{Outcome: OutcomeApprovalExpired, RequestID: r.ID,
+					Reason: "the approval expired before the call could run; call again to ask for a new one"}
 			}
 			f.Logger.Error("claiming an approval failed", "request_id", r.ID, "error", err)
 			return "", &Refusal{Outcome: OutcomeError, RequestID: r.ID, Reason: "the approval could not be claimed"}
