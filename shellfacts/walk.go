@@ -167,7 +167,13 @@ func (a *analyzer) stmts(list []*syntax.Stmt, cx ctx) error {
 	if len(list) > 1 {
 		a.facts.Lists += len(list) - 1
 	}
-	for _, s := range list {
+	for i, s := range list {
+		// A statement that ends without ';' or '&' before another one was
+		// ended by a newline: the second command sits on a line of its own,
+		// where a reader of the first line does not see it.
+		if i > 0 && !list[i-1].Semicolon.IsValid() {
+			a.facts.Flags = appendUnique(a.facts.Flags, "newline_list")
+		}
 		if err := a.stmt(s, cx); err != nil {
 			return err
 		}

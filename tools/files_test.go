@@ -182,7 +182,7 @@ func TestCheckTextRefusesInvisibleCharacters(t *testing.T) {
 // reports as inside a file the kernel would open outside the root, and
 // that os.Root agrees with it.
 func FuzzResolve(f *testing.F) {
-		base, root := tree(f)
+	base, root := tree(f)
 	_ = base
 	f.Fuzz(func(t *testing.T, p string) {
 		if strings.ContainsRune(p, 0) {

@@ -91,6 +91,10 @@ func renderRows(s map[string]any) string {
 	return b.String()
 }
 
+// cellEscaper shows line breaks and tabs in a cell as escapes. Building a
+// Replacer costs far more than using one, so it is built once.
+var cellEscaper = strings.NewReplacer("\n", `\n`, "\r", `\r`, "\t", `\t`)
+
 func cell(v any) string {
 	var s string
 	switch x := v.(type) {
@@ -106,7 +110,7 @@ func cell(v any) string {
 			s = string(b)
 		}
 	}
-	s = strings.NewReplacer("\n", `\n`, "\r", `\r`, "\t", `\t`).Replace(s)
+	s = cellEscaper.Replace(s)
 	if utf8.RuneCountInString(s) > maxCellWidth {
 		r := []rune(s)
 		s = string(r[:maxCellWidth-1]) + "…"

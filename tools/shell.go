@@ -79,6 +79,7 @@ func (Shell) Facts(_ context.Context, c *Call) (string, any, error) {
 	opts := shellfacts.Options{
 		Path:        c.Target.Path,
 		Workdir:     c.Target.Workdir,
+		Home:        c.Target.Workdir, // LocalEnv sets HOME to the workdir
 		MaxCommands: maxShellCommands,
 		MaxDepth:    maxShellDepth,
 	}

@@ -202,3 +202,20 @@ test_dotdot_named_file_allowed if outcome(file("/r/..notes", "/r/..notes", true)
 test_unknown_tool_denied if outcome({"tool": "format_disk", "target": local, "caller": caller, "arguments": {}}) == "deny"
 
 test_list_targets_allowed if outcome({"tool": "list_targets", "target": {"name": "", "kind": "", "labels": {}}, "caller": caller, "arguments": {}}) == "allow"
+
+test_newline_list_denied if {
+	outcome(shell([cmd("echo", ["ok"]), cmd("rm", ["-rf", "x"])], {"lists": 1, "flags": ["newline_list"]})) == "deny"
+	outcome(shell([cmd("echo", ["ok"]), cmd("ls", [])], {"lists": 1, "flags": []})) == "allow"
+}
+
+test_system_changing_flags_need_approval if {
+	outcome(shell([cmd("date", ["-s", "2020-01-01"])], {})) == "approval"
+	outcome(shell([cmd("date", ["+%F"])], {})) == "allow"
+	outcome(shell([cmd("hostname", ["evil"])], {})) == "approval"
+	outcome(shell([cmd("uniq", ["in.txt", "out.txt"])], {})) == "approval"
+}
+
+test_debian_alternatives_stay_read_only if {
+	outcome(shell([object.union(cmd("which", ["ls"]), {"resolved": "/usr/bin/which.debianutils"})], {})) == "allow"
+	outcome(shell([object.union(cmd("ls", []), {"resolved": "/usr/bin/rm"})], {})) == "approval"
+}

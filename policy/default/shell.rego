@@ -97,6 +97,11 @@ approval contains "the command sets environment variables and needs approval" if
 	count(input.shell.assignments) > 0
 }
 
+deny contains "the command runs several lines; write it on one line, joined with ; or &&, so that everyone who reads it sees all of it" if {
+	shell_call
+	"newline_list" in input.shell.flags
+}
+
 deny contains "background jobs are not allowed: a call's commands end with the call" if {
 	shell_call
 	input.shell.background
@@ -220,6 +225,30 @@ unsafe_flag(c) if {
 	input.shell.pipelines > 0
 }
 
+# Programs that change the system or write a file given as an argument.
+unsafe_flag(c) if {
+	c.base == "date"
+	some a in c.args
+	regex.match(`^(-s|--set)`, a)
+}
+
+unsafe_flag(c) if {
+	c.base == "hostname"
+	some a in c.args
+	not startswith(a, "-")
+}
+
+unsafe_flag(c) if {
+	c.base in {"uniq", "xxd"}
+	count([a | some a in c.args; not startswith(a, "-")]) > 1
+}
+
+unsafe_flag(c) if {
+	c.base == "tree"
+	some a in c.args
+	regex.match(`^(-o|--output)`, a)
+}
+
 # env with arguments runs another program; alone it prints the (fixed,
 # minimal) environment.
 unsafe_flag(c) if {
@@ -274,6 +303,14 @@ readonly_command(c) if {
 resolved_ok(c) if c.resolved == ""
 
 resolved_ok(c) if base(c.resolved) in readonly_programs
+
+# Debian's alternatives: which resolves to which.debianutils, and so on.
+resolved_ok(c) if startswith(base(c.resolved), concat("", [c.base, "."]))
+
+resolved_ok(c) if {
+	c.base == "awk"
+	base(c.resolved) in {"mawk", "gawk", "original-awk"}
+}
 
 approval contains sprintf("%s is not on the read-only list and needs approval", [c.base]) if {
 	some c in commands
