@@ -172,9 +172,14 @@ func printReport(w io.Writer, rep recorder.Report, keyFrom string) {
 		fmt.Fprintf(w, "pruned:      seq 1 to %d, as the latest prune record says\n", rep.PrunedThrough)
 	}
 	fmt.Fprintf(w, "checkpoints: %d", rep.Checkpoints)
-	if rep.LastCheckpoint != nil {
+	if cp := rep.LastCheckpoint; cp != nil {
+		// The records after the checkpoint that signs the furthest.
+		unsigned := rep.LastSeq - rep.SignedThrough
+		if cp.UptoSeq == rep.SignedThrough {
+			unsigned = rep.LastSeq - cp.Seq
+		}
 		fmt.Fprintf(w, ", the last at seq %d; signed through seq %d, %d record(s) after it unsigned",
-			rep.LastCheckpoint.Seq, rep.SignedThrough, rep.LastSeq-rep.SignedThrough)
+			cp.Seq, rep.SignedThrough, unsigned)
 	}
 	fmt.Fprintln(w)
 	if rep.TrustedKey {

@@ -209,7 +209,8 @@ func TestAuditVerify(t *testing.T) {
 		want   []string
 	}{
 		{"untouched, configured key", "", []string{"--config", tr.cfgPath}, 0,
-			[]string{"OK, the chain verifies", "signatures checked against " + tr.pub}},
+			[]string{"OK, the chain verifies", "signatures checked against " + tr.pub,
+				"0 record(s) after it unsigned"}},
 		{"copy with the key given", "", []string{"--public-key", tr.pub}, 0,
 			[]string{"OK, the chain verifies"}},
 		{"copy without a key", "", nil, 0,
