@@ -15,6 +15,9 @@ type span struct {
 	// merged is set when the span grew beyond the winning rule's own
 	// finding; it is then redacted with the plain marker.
 	merged bool
+	// encoded is set on a finding inside hex or base64 text; it too is
+	// redacted with the plain marker.
+	encoded bool
 	// open is set on a private key block whose END line is missing.
 	open bool
 }
@@ -57,7 +60,7 @@ func (m *Masker) maskString(s string, set ruleSet, t *tally) (string, bool) {
 		}
 		m.ac.scan(out, sc)
 	}
-	if set == 0 || !mayDetect(sc, set) {
+	if set == 0 || !mayDetect(sc, set, len(out)) {
 		return out, changed
 	}
 
@@ -106,13 +109,14 @@ const (
 )
 
 // mayDetect reports whether a scanned text can hold any finding of set.
-func mayDetect(sc *scratch, set ruleSet) bool {
+func mayDetect(sc *scratch, set ruleSet, n int) bool {
 	for _, h := range sc.hits {
 		if keywordRules[h.kw]&set != 0 {
 			return true
 		}
 	}
-	return numberRulesApply(sc.digits, set)
+	return numberRulesApply(sc.digits, set) ||
+		set.has(rDecode) && n >= minEncodedRun
 }
 
 func numberRulesApply(digits int, set ruleSet) bool {
@@ -174,7 +178,7 @@ func hasKeyword(sc *scratch, kw int8) bool {
 // segmentSpans runs the detectors on a text that holds no key block. The
 // result lives in sc.spans.
 func (m *Masker) segmentSpans(s string, sc *scratch, set ruleSet) []span {
-	d := finder{s: s, set: set, spans: sc.spans[:0]}
+	d := finder{m: m, s: s, set: set, spans: sc.spans[:0]}
 	for _, h := range sc.hits {
 		if keywordRules[h.kw]&set != 0 {
 			d.atKeyword(h)
@@ -187,6 +191,9 @@ func (m *Masker) segmentSpans(s string, sc *scratch, set ruleSet) []span {
 		if set.has(rIBAN) && sc.digits >= minIBANDigits {
 			d.ibans()
 		}
+	}
+	if set.has(rDecode) && len(s) >= minEncodedRun {
+		d.encoded()
 	}
 	sc.spans = resolve(d.spans)
 	return sc.spans
@@ -217,6 +224,7 @@ func resolve(spans []span) []span {
 		last.open = last.open || sp.open
 		if sp.rule < last.rule {
 			last.rule = sp.rule
+			last.encoded = sp.encoded
 			own = interval{sp.start, sp.end}
 		}
 		last.merged = own != interval{last.start, last.end}
@@ -241,7 +249,7 @@ func render(s string, spans []span, t *tally) string {
 
 // writeMasked writes the masked form of the finding text.
 func writeMasked(b *strings.Builder, text string, sp span) {
-	if sp.merged {
+	if sp.merged || sp.encoded {
 		b.WriteString(markers[sp.rule])
 		return
 	}
@@ -249,7 +257,7 @@ func writeMasked(b *strings.Builder, text string, sp span) {
 	case rEmail:
 		writeEmailHint(b, text)
 	case rCard:
-		b.WriteString("**** **** **** ")
+		b.WriteString(cardMaskPrefix)
 		b.WriteString(lastDigits(text, 4))
 	case rSSN:
 		b.WriteString("***-**-")

@@ -19,6 +19,8 @@ const (
 	cStop   // ends an unquoted value
 	cBlank  // space or tab
 	cPath   // webhook path: [A-Za-z0-9/_-]
+	cB64    // either base64 alphabet: [A-Za-z0-9+/_-]
+	cHex    // [0-9a-fA-F]
 
 	cAlnum = cDigit | cUpper | cLower
 )
@@ -44,6 +46,8 @@ var charClass = func() (t [256]uint16) {
 	set(" \t\r\n\v\f\"'`,;&)]}<>", cStop)
 	set(" \t", cBlank)
 	set(alnum+"/_-", cPath)
+	set(alnum+"+/_-", cB64)
+	set(digits+"abcdefABCDEF", cHex)
 	return t
 }()
 
@@ -64,6 +68,7 @@ const (
 
 // finder collects the findings of the enabled rules in one segment.
 type finder struct {
+	m     *Masker
 	s     string
 	set   ruleSet
 	spans []span

@@ -1,6 +1,8 @@
 package masking
 
 import (
+	"encoding/base64"
+	"fmt"
 	"strings"
 	"testing"
 )
@@ -342,4 +344,33 @@ func TestSameInputSameOutput(t *testing.T) {
 	if got, _ := other.String(in); got != first {
 		t.Fatalf("another masker gave %q, first %q", got, first)
 	}
+}
+
+func TestEncoded(t *testing.T) {
+	m := newMasker(t, Options{})
+	email := "alice@northwind.example"
+	hexEmail := fmt.Sprintf("%x", email)
+	b64 := base64.StdEncoding.EncodeToString
+	runMaskCases(t, m, []maskCase{
+		{"bytea text output", `\x` + hexEmail, "[MASKED:email]", one("email")},
+		{"hex", "c=" + hexEmail + ";", "c=[MASKED:email];", one("email")},
+		{"hex upper", strings.ToUpper(hexEmail), "[MASKED:email]", one("email")},
+		{"0x hex", "0x" + hexEmail, "[MASKED:email]", one("email")},
+		{"base64", `{"b":"` + b64([]byte(email)) + `"}`, `{"b":"[MASKED:email]"}`,
+			one("email")},
+		{"base64 url raw", base64.RawURLEncoding.EncodeToString([]byte("x " + email + "?")),
+			"[MASKED:email]", one("email")},
+		{"base64 card", b64([]byte("card 4111 1111 1111 1111")), "[MASKED:card]",
+			one("card")},
+		{"hex of plain text", fmt.Sprintf("%x", "hello world"), fmt.Sprintf("%x", "hello world"),
+			nil},
+		{"base64 of plain text", b64([]byte("nothing to see")), b64([]byte("nothing to see")),
+			nil},
+		{"hash", "sha256 9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08",
+			"sha256 9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08", nil},
+		{"words", "Northwind Traders customer relationship",
+			"Northwind Traders customer relationship", nil},
+		{"shortest address", b64([]byte("a@b.co")), "[MASKED:email]", one("email")},
+		{"too short", b64([]byte("a@b.c")), b64([]byte("a@b.c")), nil},
+	})
 }

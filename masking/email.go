@@ -64,6 +64,10 @@ func writeEmailHint(b *strings.Builder, addr string) {
 	if sep < 0 {
 		sep, n = strings.LastIndex(addr, "%40"), 3
 	}
+	if sep <= 0 || sep+n >= len(addr) {
+		b.WriteString(markers[rEmail]) // not an address after all
+		return
+	}
 	domain := addr[sep+n:]
 	b.WriteByte(addr[0])
 	b.WriteString("***")

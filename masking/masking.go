@@ -51,6 +51,10 @@ const (
 	rSSN
 	rEmail
 	numRules
+
+	// rDecode is not a rule: in a ruleSet it asks the detectors to look
+	// inside hex and base64 text too.
+	rDecode ruleID = 31
 )
 
 // ruleNames are the stable names that appear in Counts and masked forms.
@@ -109,6 +113,10 @@ var tokenRules = setOf(rPrivateKey, rJWT, rGitHub, rSlack, rStripe,
 
 // defaultRules is every detector except the opt-in national id.
 var defaultRules = tokenRules | setOf(rIBAN, rCard, rEmail)
+
+// decodeRules are looked for inside hex and base64 text: the personal
+// data a query can hide with encode(), a bytea cast or to_hex.
+var decodeRules = setOf(rIBAN, rCard, rEmail, rSSN)
 
 // allDetectors is every rule that Options.Detectors may name.
 var allDetectors = defaultRules | setOf(rSSN)
@@ -185,6 +193,9 @@ func New(opts Options) (*Masker, error) {
 			return nil, err
 		}
 		m.set = set
+	}
+	if m.set&decodeRules != 0 {
+		m.set |= setOf(rDecode)
 	}
 
 	if n := len(opts.HashKey); n > 0 && n < minHashKeyLen {

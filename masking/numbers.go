@@ -1,8 +1,13 @@
 package masking
 
+import "strings"
+
 // Card numbers, US social security numbers and IBANs are found without
 // keywords, by scanning digit runs; they run only when the text holds
 // enough digits.
+
+// cardMaskPrefix starts the masked form of a card number.
+const cardMaskPrefix = "**** **** **** "
 
 // numbers finds card numbers and SSNs in every chain of digit groups
 // joined by single spaces or dashes ("4242 4242 4242 4242", "3714-496353-
@@ -49,7 +54,7 @@ func (d *finder) chain(groups []interval) {
 		c := s[first-1]
 		if is(c, cAlnum) || c == '+' ||
 			c == '.' && first >= 2 && (is(s[first-2], cDigit) || s[first-2] == ']') ||
-			(c == ' ' || c == '-') && first >= 2 && s[first-2] == '*' {
+			strings.HasSuffix(s[:first], cardMaskPrefix) {
 			lo = 1
 		}
 	}

@@ -133,7 +133,7 @@ const maskedFormEdges = "[]* "
 // with the end of the secret marker or ends with its start, so that
 // masking it next to another secret would rebuild it.
 func checkOverlap(p string) error {
-	fixed := []string{"**** **** **** ", "***-**-", "***@", "***%40", "***."}
+	fixed := []string{cardMaskPrefix, "***-**-", "***@", "***%40", "***."}
 	for _, m := range markers {
 		fixed = append(fixed, m)
 	}

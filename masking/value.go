@@ -116,7 +116,7 @@ func (m *Masker) numberText(text string, v any, t *tally) (any, bool) {
 		return v, false
 	}
 	t[rCard]++
-	return "**** **** **** " + text[len(text)-4:], true
+	return cardMaskPrefix + text[len(text)-4:], true
 }
 
 func (m *Masker) bytesValue(b []byte, t *tally) (any, bool) {

@@ -242,7 +242,7 @@ func (d *detectStage) step(final bool) error {
 	defer putScratch(sc)
 	d.m.ac.scan(text, sc)
 	var spans []span
-	if mayDetect(sc, d.set) {
+	if mayDetect(sc, d.set, len(text)) {
 		spans = d.m.spans(text, sc, d.set, final)
 	}
 
