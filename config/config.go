@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net/url"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -67,6 +68,11 @@ type Recorder struct {
 	// SigningKeyFile is the ed25519 key that signs chain checkpoints;
 	// generated next to the database with mode 0600 when empty.
 	SigningKeyFile string `yaml:"signing_key_file"`
+	// PostgresDSNEnv, when set, names an environment variable holding a
+	// PostgreSQL DSN: transcripts and approvals then live in that shared
+	// database instead of the SQLite file at Path, so that several
+	// replicas can serve together. Key files are still kept beside Path.
+	PostgresDSNEnv string `yaml:"postgres_dsn_env"`
 }
 
 // Policy configures the policy engine.
@@ -75,6 +81,25 @@ type Policy struct {
 	Dir string `yaml:"dir"`
 	// Watch reloads Dir when a file in it changes (default true).
 	Watch *bool `yaml:"watch"`
+	// Bundle, when set, downloads the policy as a signed OPA bundle
+	// instead of reading Dir.
+	Bundle *Bundle `yaml:"bundle"`
+}
+
+// Bundle configures a policy distributed as a signed OPA bundle over HTTP.
+type Bundle struct {
+	// URL is the bundle's address (a .tar.gz served over HTTP or HTTPS).
+	URL string `yaml:"url"`
+	// PublicKeyFile is the PEM public key the bundle's signature must
+	// verify with; unsigned bundles are refused.
+	PublicKeyFile string `yaml:"public_key_file"`
+	// KeyID is the key id the signature names (default "default", as
+	// opa build --signing-key writes).
+	KeyID string `yaml:"key_id"`
+	// Algorithm is the signing algorithm (default RS256).
+	Algorithm string `yaml:"algorithm"`
+	// Poll is how often the bundle is fetched again (default 1m).
+	Poll Duration `yaml:"poll"`
 }
 
 // Limits are the ceilings that apply whatever the policy says; a policy
@@ -102,6 +127,9 @@ type HTTP struct {
 	// RateLimit is calls per second per caller (default 20, burst 40).
 	RateLimit float64 `yaml:"rate_limit"`
 	RateBurst int     `yaml:"rate_burst"`
+	// ShutdownTimeout is how long a stopping server lets calls in flight
+	// finish before it cuts them off (default 30s).
+	ShutdownTimeout Duration `yaml:"shutdown_timeout"`
 }
 
 // TLS names certificate files for HTTPS.
@@ -285,6 +313,18 @@ func (c *Config) setDefaults() {
 	}
 	c.Recorder.SigningKeyFile = c.Abs(c.Recorder.SigningKeyFile)
 	c.Policy.Dir = c.Abs(c.Policy.Dir)
+	if b := c.Policy.Bundle; b != nil {
+		b.PublicKeyFile = c.Abs(b.PublicKeyFile)
+		if b.KeyID == "" {
+			b.KeyID = "default"
+		}
+		if b.Algorithm == "" {
+			b.Algorithm = "RS256"
+		}
+		if b.Poll.Duration == 0 {
+			b.Poll.Duration = time.Minute
+		}
+	}
 	if c.Policy.Watch == nil {
 		t := true
 		c.Policy.Watch = &t
@@ -315,6 +355,9 @@ func (c *Config) setDefaults() {
 	}
 	if c.HTTP.RateBurst == 0 {
 		c.HTTP.RateBurst = 40
+	}
+	if c.HTTP.ShutdownTimeout.Duration == 0 {
+		c.HTTP.ShutdownTimeout.Duration = 30 * time.Second
 	}
 	for i := range c.Auth.OIDC {
 		if c.Auth.OIDC[i].Audience == "" {
@@ -402,6 +445,9 @@ func (c *Config) validate() error {
 	if len(c.Targets) == 0 {
 		bad("targets", "at least one target is required")
 	}
+	if b := c.Policy.Bundle; b != nil {
+		c.validateBundle(b, bad)
+	}
 	seen := map[string]bool{}
 	for i, t := range c.Targets {
 		key := fmt.Sprintf("targets[%d]", i)
@@ -439,6 +485,24 @@ func (c *Config) validate() error {
 		}
 	}
 	return errors.Join(errs...)
+}
+
+func (c *Config) validateBundle(b *Bundle, bad func(string, string, ...any)) {
+	if c.Policy.Dir != "" {
+		bad("policy.bundle", "policy.dir and policy.bundle are exclusive")
+	}
+	u, err := url.Parse(b.URL)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		bad("policy.bundle.url", "%q is not an http or https URL", b.URL)
+	}
+	if b.PublicKeyFile == "" {
+		bad("policy.bundle.public_key_file", "is required: bundles must be signed")
+	} else if st, err := os.Stat(b.PublicKeyFile); err != nil || !st.Mode().IsRegular() {
+		bad("policy.bundle.public_key_file", "%q is not a readable file", b.PublicKeyFile)
+	}
+	if b.Poll.Duration < time.Second {
+		bad("policy.bundle.poll", "must be at least 1s")
+	}
 }
 
 func (c *Config) validateTarget(key string, t Target, bad func(string, string, ...any)) {
