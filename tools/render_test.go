@@ -27,8 +27,8 @@ func TestRenderRowsCells(t *testing.T) {
 			t.Errorf("rendered table lacks line ending in %q:\n%s", want, got)
 		}
 	}
-	if strings.Count(got, "\n") != 6 {
-		t.Errorf("want header, rule and 4 lines, got:\n%s", got)
+	if strings.Count(got, "\n") != 7 {
+		t.Errorf("want header, rule, 4 rows and the count, got:\n%s", got)
 	}
 }
 
