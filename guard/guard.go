@@ -156,6 +156,7 @@ type call struct {
 	started   time.Time
 	recorded  bool // the intent record is committed
 	requestID string
+	policyErr string // why the policy could not decide, for the record
 }
 
 // Refusal is the guard object of a call that did not run.
@@ -298,7 +299,7 @@ func (g *Guard) decide(ctx context.Context, c *call) {
 	d, err := g.engine.Decide(ctx, in)
 	if err != nil {
 		g.logger.Error("policy evaluation failed; denying", "call_id", c.id, "tool", c.name, "error", err)
-		d.Reasons = append(d.Reasons, "policy error: "+err.Error())
+		c.policyErr = err.Error()
 	}
 	c.decision = d
 }

@@ -24,6 +24,7 @@ type IntentBody struct {
 	Facts         any             `json:"facts,omitempty"`
 	Decision      any             `json:"decision"`
 	PolicyVersion string          `json:"policy_version"`
+	PolicyError   string          `json:"policy_error,omitempty"`
 	StartedAt     string          `json:"started_at"`
 }
 
@@ -55,6 +56,7 @@ func (g *Guard) recordIntent(ctx context.Context, c *call) error {
 		Facts:         g.redactValue(c.facts),
 		Decision:      c.decision,
 		PolicyVersion: g.engine.Version(),
+		PolicyError:   g.redactText(c.policyErr),
 		StartedAt:     c.started.UTC().Format("2006-01-02T15:04:05.000000Z07:00"),
 	}
 	if err := g.rec.Append(ctx, recorder.KindCallIntent, c.session, c.id, body); err != nil {
