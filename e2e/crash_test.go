@@ -122,7 +122,8 @@ targets:
 					req = toolCall("read_file", map[string]any{"target": "docs", "path": token})
 				} else {
 					token = fmt.Sprintf("w%d-call%d", w, i)
-					req = toolCall("run_shell", map[string]any{"target": "local", "command": "echo " + token})
+					req = toolCall("run_shell",
+						map[string]any{"target": "local", "command": "echo " + token})
 				}
 				mu.Lock()
 				sent[token] = true

@@ -74,7 +74,8 @@ func BenchmarkVerify(b *testing.B) {
 		sem <- struct{}{}
 		go func() {
 			defer func() { <-sem }()
-			errs <- r.Append(ctx, KindCallIntent, "s", "c", map[string]any{"i": i, "pad": strings.Repeat("y", 400)})
+			body := map[string]any{"i": i, "pad": strings.Repeat("y", 400)}
+			errs <- r.Append(ctx, KindCallIntent, "s", "c", body)
 		}()
 	}
 	for i := 0; i < n; i++ {

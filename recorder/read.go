@@ -24,7 +24,8 @@ func OpenReadOnly(path string) (*sql.DB, error) {
 		return nil, fmt.Errorf("recorder: open %s: %w", path, err)
 	}
 	var n int
-	if err := db.QueryRow(`SELECT count(*) FROM sqlite_master WHERE name = 'records'`).Scan(&n); err != nil {
+	err = db.QueryRow(`SELECT count(*) FROM sqlite_master WHERE name = 'records'`).Scan(&n)
+	if err != nil {
 		db.Close()
 		return nil, fmt.Errorf("recorder: open %s: %w", path, err)
 	}
@@ -42,7 +43,8 @@ type scanner interface{ Scan(dest ...any) error }
 func scanRecord(s scanner) (Record, error) {
 	var r Record
 	var at, body string
-	if err := s.Scan(&r.Seq, &at, &r.Kind, &r.SessionID, &r.CallID, &body, &r.PrevHash, &r.Hash); err != nil {
+	err := s.Scan(&r.Seq, &at, &r.Kind, &r.SessionID, &r.CallID, &body, &r.PrevHash, &r.Hash)
+	if err != nil {
 		return Record{}, fmt.Errorf("recorder: read record: %w", err)
 	}
 	t, err := time.Parse(time.RFC3339Nano, at)

@@ -78,7 +78,8 @@ func TestCallsAndSessions(t *testing.T) {
 	// The approval workflow keys its events by request id; the completion
 	// names the request.
 	app(KindApproval, "", "req-9", map[string]any{"event": "approval_decided", "approver": "carol"})
-	app(KindCallCompletion, "s2", "c2", map[string]any{"call_id": "c2", "outcome": "ok", "request_id": "req-9"})
+	app(KindCallCompletion, "s2", "c2",
+		map[string]any{"call_id": "c2", "outcome": "ok", "request_id": "req-9"})
 	cutoff := clk.Now()
 	app(KindCallIntent, "s1", "c3", intent("c3", alice, "run_shell", "local"))
 	app(KindSessionEnd, "s1", "", map[string]any{"session_id": "s1"})

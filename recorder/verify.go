@@ -44,6 +44,7 @@ type Problem struct {
 	Detail string `json:"detail"`
 }
 
+// String says where the problem is and what it is, on one line.
 func (p Problem) String() string {
 	kind := p.Kind
 	if kind == "" {
@@ -242,7 +243,8 @@ func (v *verifier) checkpoint(r row) bool {
 	key := named
 	if v.opts.PublicKey != nil {
 		if !bytes.Equal(named, v.opts.PublicKey) {
-			return fail(ProblemUnknownKey, fmt.Sprintf("signed by key %.16s…, not the trusted key %.16s…",
+			return fail(ProblemUnknownKey, fmt.Sprintf(
+				"signed by key %.16s…, not the trusted key %.16s…",
 				c.PublicKey, hex.EncodeToString(v.opts.PublicKey)))
 		}
 		key = v.opts.PublicKey

@@ -33,7 +33,8 @@ func TestVerifyPassesUntouched(t *testing.T) {
 			defer wg.Done()
 			for i := 0; i < 60; i++ {
 				call := fmt.Sprintf("g%d-%d", g, i)
-				if err := r.Append(context.Background(), KindCallIntent, "s", call, map[string]int{"i": i}); err != nil {
+				err := r.Append(context.Background(), KindCallIntent, "s", call, map[string]int{"i": i})
+				if err != nil {
 					errs <- err
 					return
 				}
@@ -186,7 +187,8 @@ func TestVerifyNamesTheFirstTamperedRecord(t *testing.T) {
 					t.Fatal(err)
 				}
 				rec.Body = json.RawMessage(`{"i":4,"tool":"innocent"}`)
-				mustExec(t, db, `UPDATE records SET body = ?, hash = ? WHERE seq = 5`, string(rec.Body), Hash(rec))
+				mustExec(t, db, `UPDATE records SET body = ?, hash = ? WHERE seq = 5`,
+					string(rec.Body), Hash(rec))
 			},
 			seq: 6, kind: KindCallIntent, typ: ProblemBrokenLink,
 		},

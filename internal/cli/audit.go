@@ -225,7 +225,8 @@ func newAuditSessions() *cobra.Command {
 			fmt.Fprintln(tw, "SESSION\tSTARTED\tLAST\tTRANSPORT\tCLIENT\tCALLER\tCALLS\tENDED")
 			err = recorder.Sessions(cmd.Context(), db, func(s recorder.Session) error {
 				st := sessionStart(s.Start)
-				if caller != "" && st.Caller.Subject != caller && !strings.EqualFold(st.Caller.Email, caller) {
+				other := st.Caller.Subject != caller && !strings.EqualFold(st.Caller.Email, caller)
+				if caller != "" && other {
 					return nil
 				}
 				ended := "no"
@@ -339,14 +340,16 @@ func newAuditPrune() *cobra.Command {
 				fmt.Fprintf(out, "%s %d record(s) older than %s; the chain now starts at seq %d\n",
 					verb, res.Deleted, showTime(cut), res.FirstKept)
 				if !dryRun && opts.SigningKey == nil {
-					fmt.Fprintln(out, "no signing key: the prune record is signed by the next checkpoint the guard writes")
+					fmt.Fprintln(out, "no signing key: the prune record is signed "+
+						"by the next checkpoint the guard writes")
 				}
 			}
 			return nil
 		},
 	}
 	src.flags(cmd)
-	cmd.Flags().StringVar(&before, "before", "", "delete records older than this date (2026-01-31 or RFC 3339)")
+	cmd.Flags().StringVar(&before, "before", "",
+		"delete records older than this date (2026-01-31 or RFC 3339)")
 	cmd.Flags().StringVar(&keyFile, "signing-key", "", "key that signs the checkpoint after the prune")
 	cmd.Flags().StringVar(&pubFile, "public-key", "", "trusted key for the verification that runs first")
 	cmd.Flags().BoolVar(&dryRun, "dry-run", false, "say what would be deleted, change nothing")

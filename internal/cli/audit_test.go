@@ -62,11 +62,15 @@ func newTranscript(t *testing.T) *transcript {
 	for _, d := range []string{"root", "work", "var"} {
 		must(t, os.MkdirAll(filepath.Join(dir, d), 0o755))
 	}
-	must(t, os.WriteFile(filepath.Join(dir, "root", "README.md"), []byte("# Reports\nQuarterly numbers.\n"), 0o644))
-	must(t, os.WriteFile(filepath.Join(dir, "root", ".env"), []byte("TOKEN=abc\n"), 0o600))
-	must(t, os.WriteFile(filepath.Join(dir, "outside.txt"), []byte("not yours\n"), 0o644))
+	write := func(rel, content string, mode os.FileMode) {
+		must(t, os.WriteFile(filepath.Join(dir, rel), []byte(content), mode))
+	}
+	write("root/README.md", "# Reports\nQuarterly numbers.\n", 0o644)
+	write("root/.env", "TOKEN=abc\n", 0o600)
+	write("outside.txt", "not yours\n", 0o644)
 	tr.cfgPath = filepath.Join(dir, "mcp-guard.yaml")
-	must(t, os.WriteFile(tr.cfgPath, []byte(`identity: {subject: alice, email: alice@example.com, groups: [developers]}
+	write("mcp-guard.yaml", `identity:
+  {subject: alice, email: alice@example.com, groups: [developers]}
 recorder: {path: var/mcp-guard.db}
 approvals:
   wait: 10ms
@@ -75,7 +79,7 @@ approvals:
 targets:
   - {name: docs, kind: files, roots: [root], labels: {env: staging}}
   - {name: local, kind: shell, workdir: work}
-`), 0o644))
+`, 0o644)
 	tr.db = filepath.Join(dir, "var", "mcp-guard.db")
 	tr.pub = filepath.Join(dir, "var", "recorder-signing.pub")
 
@@ -83,7 +87,8 @@ targets:
 	must(t, err)
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	a, err := app.Build(ctx, cfg, app.Options{Stderr: io.Discard, Getenv: func(string) string { return "" }})
+	noEnv := func(string) string { return "" }
+	a, err := app.Build(ctx, cfg, app.Options{Stderr: io.Discard, Getenv: noEnv})
 	must(t, err)
 	serveCtx, stop := context.WithCancel(ctx)
 	addrc := make(chan net.Addr, 1)
@@ -121,7 +126,8 @@ targets:
 	}
 	// Bob approves the pending call with the approvals command, and the
 	// same call, made again, runs.
-	code, out := run(t, "approvals", "approve", tr.request, "--as", "bob@example.com", "--config", tr.cfgPath)
+	code, out := run(t, "approvals", "approve", tr.request,
+		"--as", "bob@example.com", "--config", tr.cfgPath)
 	if code != 0 {
 		t.Fatalf("approvals approve: %d\n%s", code, out)
 	}
@@ -220,7 +226,8 @@ func TestAuditVerify(t *testing.T) {
 			[]string{"TAMPERED", "seq 2 (call_intent): edited"}},
 		{"record deleted", `DELETE FROM records WHERE seq = 5`,
 			[]string{"--public-key", tr.pub}, exitTampered,
-			[]string{"seq 5 (missing): deleted: record 5 is missing between seq 4 (call_intent) and seq 6 (call_intent)"}},
+			[]string{"seq 5 (missing): deleted: record 5 is missing between " +
+				"seq 4 (call_intent) and seq 6 (call_intent)"}},
 		{"records swapped", `UPDATE records SET seq = -1 WHERE seq = 3;
 			UPDATE records SET seq = 3 WHERE seq = 7; UPDATE records SET seq = 7 WHERE seq = -1`,
 			[]string{"--public-key", tr.pub}, exitTampered,
@@ -257,7 +264,8 @@ func TestAuditVerify(t *testing.T) {
 	// --json gives the report for scripts.
 	code, out := run(t, "audit", "verify", "--db", tr.db, "--public-key", tr.pub, "--json")
 	var rep recorder.Report
-	if err := json.Unmarshal([]byte(out), &rep); err != nil || code != 0 || !rep.OK() || rep.Checkpoints != 1 {
+	err = json.Unmarshal([]byte(out), &rep)
+	if err != nil || code != 0 || !rep.OK() || rep.Checkpoints != 1 {
 		t.Errorf("verify --json: exit %d, %v\n%s", code, err, out)
 	}
 }
@@ -315,7 +323,8 @@ func TestAuditSessionsAndShow(t *testing.T) {
 		}
 		rest = rest[i+len(w):]
 	}
-	if _, out := run(t, "audit", "show", "nope", "--db", tr.db); !strings.Contains(out, `no session "nope"`) {
+	_, out = run(t, "audit", "show", "nope", "--db", tr.db)
+	if !strings.Contains(out, `no session "nope"`) {
 		t.Errorf("show of an unknown session: %s", out)
 	}
 }
@@ -392,7 +401,11 @@ func TestAuditExport(t *testing.T) {
 func checkExport(t *testing.T, calls []exportCall, m manifest, pub ed25519.PublicKey) {
 	t.Helper()
 	for _, c := range calls {
-		if len(c.Records) == 0 || c.Records[0].Kind != recorder.KindCallIntent || c.Records[0].CallID != c.CallID {
+		first := exportRecord{}
+		if len(c.Records) > 0 {
+			first = c.Records[0]
+		}
+		if first.Kind != recorder.KindCallIntent || first.CallID != c.CallID {
 			t.Fatalf("call %s: records %+v do not start with its intent", c.CallID, c.Records)
 		}
 		for _, r := range c.Records {
@@ -400,11 +413,13 @@ func checkExport(t *testing.T, calls []exportCall, m manifest, pub ed25519.Publi
 				t.Errorf("call %s: record %d does not match its hash", c.CallID, r.Seq)
 			}
 		}
-		if c.Outcome == "approval_pending" && (len(c.Approvals) == 0 || c.Approvals[0].Event != "approval_opened") {
+		opened := len(c.Approvals) > 0 && c.Approvals[0].Event == "approval_opened"
+		if c.Outcome == "approval_pending" && !opened {
 			t.Errorf("pending call without its approval_opened event: %+v", c.Approvals)
 		}
 	}
-	if m.Type != "manifest" || m.Format != ExportFormat || m.Checkpoint == nil || m.HeadSeq != m.Checkpoint.Seq {
+	if m.Type != "manifest" || m.Format != ExportFormat || m.Checkpoint == nil ||
+		m.HeadSeq != m.Checkpoint.Seq {
 		t.Fatalf("manifest = %+v", m)
 	}
 	if docHash(*m.Checkpoint) != m.Checkpoint.Hash || m.HeadHash != m.Checkpoint.Hash {
@@ -576,7 +591,8 @@ func TestAuditPrune(t *testing.T) {
 	}
 	future := time.Now().AddDate(1, 0, 0).Format("2006-01-02")
 	code, out = run(t, "audit", "prune", "--db", db, "--before", future, "--dry-run")
-	if code != 0 || !strings.Contains(out, fmt.Sprintf("would delete %d record(s)", before)) || count() != before {
+	wouldDelete := fmt.Sprintf("would delete %d record(s)", before)
+	if code != 0 || !strings.Contains(out, wouldDelete) || count() != before {
 		t.Errorf("dry run: exit %d, %d records left of %d\n%s", code, count(), before, out)
 	}
 
