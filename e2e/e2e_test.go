@@ -354,3 +354,31 @@ func readFile(t *testing.T, p string) string {
 	must(t, err)
 	return string(b)
 }
+
+// TestPolicyErrorDenies: when the policy cannot be evaluated the call is
+// denied, and the reason is recorded (not shown to the model).
+func TestPolicyErrorDenies(t *testing.T) {
+	dir := t.TempDir()
+	src := "package mcpguard\nimport rego.v1\n" +
+		"decision := {\"outcome\": \"allow\", \"reasons\": [], \"limits\": {\"max_rows\": to_number(input.arguments.target)}}\n"
+	must(t, os.WriteFile(filepath.Join(dir, "broken_at_runtime.rego"), []byte(src), 0o644))
+	f := newFixture(t, "policy: {dir: "+dir+", watch: false}\n")
+	ctx := testContext(t)
+	c := f.stdioClient(ctx)
+	_, res := callTool(ctx, t, c, "read_file", map[string]any{"target": "workspace", "path": "reports/q3.txt"})
+	c.Close()
+	if o := guardOutcome(res); o != "denied" {
+		t.Fatalf("outcome %q, want denied: %v", o, res)
+	}
+	if strings.Contains(resultText(res), "to_number") {
+		t.Errorf("the model sees the policy's internals: %s", resultText(res))
+	}
+	db, err := sql.Open("sqlite", "file:"+filepath.Join(f.dir, "var", "mcp-guard.db")+"?mode=ro")
+	must(t, err)
+	defer db.Close()
+	var policyErr string
+	must(t, db.QueryRow(`SELECT json_extract(body, '$.policy_error') FROM records WHERE kind = 'call_intent'`).Scan(&policyErr))
+	if !strings.Contains(policyErr, "to_number") {
+		t.Errorf("the policy error was not recorded: %q", policyErr)
+	}
+}
