@@ -189,7 +189,8 @@ type Column struct {
 // Run implements Tool. The statement is sent with the extended protocol,
 // which carries exactly one statement, inside a transaction that is read
 // only unless the decision allows writes. The BEGIN, the timeout and the
-// statement travel in one pipelined batch.
+// statement travel in one pipelined batch, with the ROLLBACK of a
+// read-only call.
 func (p *Postgres) Run(ctx context.Context, c *Call, d policy.Decision, l Limits) (*Result, error) {
 	pool, ok := p.pools[c.Target.Name]
 	if !ok {
@@ -220,6 +221,12 @@ func (p *Postgres) Run(ctx context.Context, c *Call, d policy.Decision, l Limits
 	batch.Queue(begin)
 	batch.Queue(fmt.Sprintf("SET LOCAL statement_timeout = %d", l.TimeoutSeconds*1000))
 	batch.Queue(c.String("sql"))
+	if !d.Writes {
+		// A read-only call ends the same way whatever happens: rolling
+		// back in the batch saves a round trip. After an error the
+		// server skips it, and the ROLLBACK below ends the transaction.
+		batch.Queue("ROLLBACK")
+	}
 	br := conn.SendBatch(ctx, batch)
 
 	res, fields, truncated, qerr := p.collect(conn, br, l)
