@@ -119,7 +119,22 @@ type Service struct {
 	// concurrent Opens do not post twice.
 	postMu  sync.Mutex
 	posting map[string]bool
+
+	// stop is closed by StopWaiting; stopOnce guards the close.
+	stop     chan struct{}
+	stopOnce sync.Once
 }
+
+// StopWaiting ends every current and future Wait at once, each returning
+// its request as it stands: a server that is shutting down answers its
+// waiting calls "still pending", and their re-calls resume the requests,
+// on this replica after a restart or on another one.
+func (s *Service) StopWaiting() {
+	s.stopOnce.Do(func() { close(s.stop) })
+}
+
+// stopped is closed once StopWaiting has been called.
+func (s *Service) stopped() <-chan struct{} { return s.stop }
 
 // New returns a service that keeps its requests in the SQLite database db
 // (driver "sqlite"), creating its tables if needed.
@@ -155,6 +170,7 @@ func NewWithStore(ctx context.Context, st Store, o Options) (*Service, error) {
 		poll:     pollEvery,
 		sweep:    sweepEvery,
 		posting:  map[string]bool{},
+		stop:     make(chan struct{}),
 	}
 	if s.now == nil {
 		s.now = time.Now
@@ -289,8 +305,22 @@ func (s *Service) prepare(r Request) (*Request, error) {
 }
 
 // findOrCreate applies Open's rules to the caller's latest request for the
-// digest. It reports whether fresh was stored.
+// digest. It reports whether fresh was stored. openMu serialises this
+// within the process; a store shared between processes refuses a second
+// live request (ErrDuplicate), and the rules are then applied again to
+// the request the other process stored.
 func (s *Service) findOrCreate(ctx context.Context, fresh *Request) (*Request, bool, error) {
+	const tries = 3
+	for i := 1; ; i++ {
+		got, created, err := s.findOrCreateOnce(ctx, fresh)
+		if !errors.Is(err, ErrDuplicate) || i == tries {
+			return got, created, err
+		}
+	}
+}
+
+// findOrCreateOnce is one attempt of findOrCreate.
+func (s *Service) findOrCreateOnce(ctx context.Context, fresh *Request) (*Request, bool, error) {
 	latest, err := s.store.Latest(ctx, fresh.Caller, fresh.Digest)
 	if err != nil && !errors.Is(err, ErrNotFound) {
 		return nil, false, err
@@ -330,9 +360,9 @@ func (s *Service) reuse(ctx context.Context, r *Request) (*Request, error) {
 	return nil, nil
 }
 
-// Wait blocks until the request leaves pending, ctx ends or Options.Wait
-// passes, and returns the request as it then stands (still pending after a
-// timeout, with a nil error). progress, if not nil, is called about once a
+// Wait blocks until the request leaves pending, ctx ends, Options.Wait
+// passes or StopWaiting is called, and returns the request as it then
+// stands (still pending after a timeout or a stop, with a nil error). progress, if not nil, is called about once a
 // second. A decision made in this process wakes Wait at once; one made
 // elsewhere is seen at the next poll. An expired request returned by Wait is
 // marked acknowledged.
@@ -368,6 +398,9 @@ func (s *Service) Wait(ctx context.Context, id string,
 			release()
 			return r, fmt.Errorf("approvals: wait for %s: %w", id, ctx.Err())
 		case <-timeout.C:
+			release()
+			return r, nil
+		case <-s.stopped():
 			release()
 			return r, nil
 		case <-changed:
@@ -552,8 +585,13 @@ func (s *Service) ExpireDue(ctx context.Context) (int, error) {
 	return n, nil
 }
 
-// Run expires overdue requests every few seconds until ctx ends.
+// Run expires overdue requests every few seconds until ctx ends. On a
+// store that is a Watcher it also listens for changes made by other
+// processes and wakes the matching Wait at once.
 func (s *Service) Run(ctx context.Context) error {
+	if w, ok := s.store.(Watcher); ok {
+		go func() { _ = w.Watch(ctx, s.hub.notify) }()
+	}
 	t := time.NewTicker(s.sweep)
 	defer t.Stop()
 	for {
