@@ -200,7 +200,7 @@ var ErrClosed = errors.New("recorder: closed")
 func (r *Recorder) Append(ctx context.Context, kind, sessionID, callID string, body any) error {
 	// A line break in these would make the hashed text ambiguous.
 	if strings.ContainsAny(kind+sessionID+callID, "\r\n") {
-		return fmt.Errorf("recorder: %s: kind, session and call ids must be single-line", kind)
+		return fmt.Errorf("recorder: %q: kind, session and call ids must be single-line", kind)
 	}
 	raw, err := json.Marshal(body)
 	if err != nil {
