@@ -32,6 +32,9 @@ const (
 	slackTimeout = 10 * time.Second
 	// emailTTL is how long a Slack user's email is cached.
 	emailTTL = 10 * time.Minute
+	// drawnTTL is how long a message's drawing progress is remembered.
+	// Redraws of one change race for milliseconds, not hours.
+	drawnTTL = time.Hour
 )
 
 // SlackOptions configures a SlackNotifier.
@@ -64,6 +67,43 @@ type SlackNotifier struct {
 	// mu guards emails.
 	mu     sync.Mutex
 	emails map[string]cachedEmail
+
+	// drawMu guards drawn: per message, how far its updates have got.
+	drawMu sync.Mutex
+	drawn  map[Message]*drawing
+}
+
+// drawing orders the updates of one message. Redraws run concurrently (a
+// decision's and the claim that follows it), and Slack shows whichever
+// update arrives last, so an update older than one already sent is
+// dropped.
+type drawing struct {
+	// mu is held across the update call.
+	mu   sync.Mutex
+	last progress
+	at   time.Time
+}
+
+// progress ranks a request's state for drawing: a later state, or more
+// decisions in the same state, is newer.
+type progress struct {
+	rank      int
+	decisions int
+}
+
+func progressOf(r *Request) progress {
+	rank := 0
+	switch r.State {
+	case StateApproved:
+		rank = 1
+	case StateDenied, StateExpired, StateExecuted:
+		rank = 2
+	}
+	return progress{rank: rank, decisions: len(r.Decisions)}
+}
+
+func (p progress) before(q progress) bool {
+	return p.rank < q.rank || (p.rank == q.rank && p.decisions < q.decisions)
 }
 
 type cachedEmail struct {
@@ -95,6 +135,7 @@ func NewSlackNotifier(o SlackOptions) (*SlackNotifier, error) {
 		channel: o.Channel,
 		log:     o.Logger,
 		emails:  map[string]cachedEmail{},
+		drawn:   map[Message]*drawing{},
 	}
 	if n.client == nil {
 		n.client = &http.Client{Timeout: slackTimeout}
@@ -144,9 +185,17 @@ func (n *SlackNotifier) Post(ctx context.Context, r *Request) (Message, error) {
 }
 
 // Update redraws the message of r: buttons while it is pending, the outcome
-// and who decided once it is not.
+// and who decided once it is not. An r older than what the message already
+// shows is not drawn.
 func (n *SlackNotifier) Update(ctx context.Context, r *Request) error {
 	if r.Message.TS == "" {
+		return nil
+	}
+	d := n.drawing(r.Message)
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	p := progressOf(r)
+	if p.before(d.last) {
 		return nil
 	}
 	_, _, _, err := n.api.UpdateMessageContext(ctx, r.Message.Channel,
@@ -156,7 +205,27 @@ func (n *SlackNotifier) Update(ctx context.Context, r *Request) error {
 	if err != nil {
 		return fmt.Errorf("update approval message: %w", err)
 	}
+	d.last = p
 	return nil
+}
+
+// drawing returns the drawing of message m, forgetting old ones.
+func (n *SlackNotifier) drawing(m Message) *drawing {
+	n.drawMu.Lock()
+	defer n.drawMu.Unlock()
+	now := time.Now()
+	for k, d := range n.drawn {
+		if now.Sub(d.at) > drawnTTL {
+			delete(n.drawn, k)
+		}
+	}
+	d := n.drawn[m]
+	if d == nil {
+		d = &drawing{}
+		n.drawn[m] = d
+	}
+	d.at = now
+	return d
 }
 
 // ephemeral shows text to one user in a channel.
