@@ -29,6 +29,7 @@ type scratch struct {
 	hits    []hit
 	digits  int
 	spans   []span
+	buf     []byte
 }
 
 var scratchPool = sync.Pool{New: func() any { return new(scratch) }}
@@ -36,7 +37,8 @@ var scratchPool = sync.Pool{New: func() any { return new(scratch) }}
 func getScratch() *scratch { return scratchPool.Get().(*scratch) }
 
 func putScratch(sc *scratch) {
-	if cap(sc.hits) > 4096 || cap(sc.spans) > 4096 || cap(sc.secrets) > 4096 {
+	if cap(sc.hits) > 4096 || cap(sc.spans) > 4096 || cap(sc.secrets) > 4096 ||
+		cap(sc.buf) > 2*maxEncodedRun {
 		return // do not keep buffers grown by one huge input
 	}
 	scratchPool.Put(sc)
@@ -60,7 +62,7 @@ func (m *Masker) maskString(s string, set ruleSet, t *tally) (string, bool) {
 		}
 		m.ac.scan(out, sc)
 	}
-	if set == 0 || !mayDetect(sc, set, len(out)) {
+	if set == 0 || !mayDetect(sc, set, out) {
 		return out, changed
 	}
 
@@ -108,15 +110,15 @@ const (
 	minIBANDigits = 8
 )
 
-// mayDetect reports whether a scanned text can hold any finding of set.
-func mayDetect(sc *scratch, set ruleSet, n int) bool {
+// mayDetect reports whether a scanned text s can hold any finding of set.
+func mayDetect(sc *scratch, set ruleSet, s string) bool {
 	for _, h := range sc.hits {
 		if keywordRules[h.kw]&set != 0 {
 			return true
 		}
 	}
 	return numberRulesApply(sc.digits, set) ||
-		set.has(rDecode) && n >= minEncodedRun
+		set.has(rDecode) && hasEncodedRun(s)
 }
 
 func numberRulesApply(digits int, set ruleSet) bool {
@@ -178,7 +180,7 @@ func hasKeyword(sc *scratch, kw int8) bool {
 // segmentSpans runs the detectors on a text that holds no key block. The
 // result lives in sc.spans.
 func (m *Masker) segmentSpans(s string, sc *scratch, set ruleSet) []span {
-	d := finder{m: m, s: s, set: set, spans: sc.spans[:0]}
+	d := finder{m: m, s: s, set: set, spans: sc.spans[:0], buf: sc.buf}
 	for _, h := range sc.hits {
 		if keywordRules[h.kw]&set != 0 {
 			d.atKeyword(h)
@@ -192,9 +194,10 @@ func (m *Masker) segmentSpans(s string, sc *scratch, set ruleSet) []span {
 			d.ibans()
 		}
 	}
-	if set.has(rDecode) && len(s) >= minEncodedRun {
+	if set.has(rDecode) {
 		d.encoded()
 	}
+	sc.buf = d.buf
 	sc.spans = resolve(d.spans)
 	return sc.spans
 }

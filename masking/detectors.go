@@ -72,6 +72,7 @@ type finder struct {
 	s     string
 	set   ruleSet
 	spans []span
+	buf   []byte // for decoding, reused
 }
 
 func (d *finder) add(start, end int, r ruleID) {

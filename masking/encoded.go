@@ -2,7 +2,6 @@ package masking
 
 import (
 	"encoding/base64"
-	"encoding/hex"
 	"strings"
 	"unicode/utf8"
 )
@@ -20,8 +19,31 @@ const (
 // encode(..., 'base64'), a bytea cast printed as "\x6a6f..." or to_hex.
 // The whole run is redacted with the marker of what it held.
 func (d *finder) encoded() {
-	s := d.s
-	for i := 0; i < len(s); {
+	for r := (encRun{}); r.next(d.s); {
+		d.decodeRun(r)
+	}
+}
+
+// hasEncodedRun reports whether s holds a run that encoded would decode.
+func hasEncodedRun(s string) bool {
+	var r encRun
+	return r.next(s)
+}
+
+// encRun is a candidate run of encoded text: s[start:end] after any "\x"
+// or "0x" prefix, then padding up to pad; text is the run itself.
+type encRun struct {
+	start, pad int
+	text       string
+	hex        bool
+	i          int // where the next search starts
+}
+
+// next finds the next candidate run in s: at least minEncodedRun base64
+// characters not glued to more of them, that look like hex or base64 of
+// text.
+func (r *encRun) next(s string) bool {
+	for i := r.i; i < len(s); {
 		if !is(s[i], cB64) {
 			i++
 			continue
@@ -34,67 +56,122 @@ func (d *finder) encoded() {
 		for k < len(s) && k-j < 2 && s[k] == '=' {
 			k++
 		}
+		r.i = k
 		glued := i > 0 && is(s[i-1], cB64) || k < len(s) && is(s[k], cB64)
-		if !glued && j-i >= minEncodedRun {
-			d.decodeRun(i, j, k)
+		if glued || j-i < minEncodedRun {
+			i = k
+			continue
+		}
+
+		r.start, r.pad, r.text = i, k, s[i:j]
+		switch {
+		case r.text[0] == 'x' && i > 0 && s[i-1] == '\\':
+			r.start, r.text = i-1, r.text[1:]
+		case strings.HasPrefix(r.text, "0x"):
+			r.text = r.text[2:]
+		}
+		if r.hex = hexOfText(r.text); r.hex || base64Like(s[i:j]) {
+			return true
 		}
 		i = k
 	}
+	r.i = len(s)
+	return false
 }
 
-// decodeRun decodes s[i:j] (padding up to k) as hex, "\x" or "0x" hex, or
-// base64, and records a finding if the text it holds has one.
-func (d *finder) decodeRun(i, j, k int) {
-	var buf [maxEncodedRun]byte
-	run := d.s[i:j]
-	start := i
-	switch {
-	case strings.HasPrefix(run, "x") && i > 0 && d.s[i-1] == '\\':
-		run, start = run[1:], i-1
-	case strings.HasPrefix(run, "0x"):
-		run = run[2:]
-	}
-
+// decodeRun decodes a candidate run and records a finding if the text it
+// holds has one.
+func (d *finder) decodeRun(r encRun) {
 	var plain []byte
-	if len(run)%2 == 0 && allHex(run) {
-		var src [maxEncodedRun]byte
-		n, err := hex.Decode(buf[:], src[:copy(src[:], run)])
-		if err == nil {
-			plain = buf[:n]
-		}
-	} else if n, ok := decodeBase64(buf[:], d.s[i:k]); ok {
-		plain = buf[:n]
+	if r.hex {
+		plain = decodeHex(d.buf[:0], r.text)
+	} else {
+		plain = decodeBase64(d.buf[:0], d.s[r.start:r.pad])
+	}
+	if cap(plain) > cap(d.buf) {
+		d.buf = plain[:0] // keep the grown buffer
 	}
 	if len(plain) < 6 || !textLike(plain) {
 		return
 	}
-	if r, ok := d.m.firstFinding(string(plain), d.set&decodeRules); ok {
-		d.spans = append(d.spans, span{start: start, end: k, rule: r, encoded: true})
+	if rule, ok := d.m.firstFinding(string(plain), d.set&decodeRules); ok {
+		d.spans = append(d.spans, span{start: r.start, end: r.pad, rule: rule,
+			encoded: true})
 	}
 }
 
-func allHex(s string) bool {
+// hexOfText reports whether s is hex that can hold printable text: an even
+// number, at least 12, of hex digits, half of them decimal digits at least
+// (every printable ASCII byte starts with 2-7).
+func hexOfText(s string) bool {
+	if len(s) < 12 || len(s)%2 != 0 {
+		return false
+	}
+	digits := 0
 	for i := 0; i < len(s); i++ {
 		if !is(s[i], cHex) {
 			return false
 		}
+		digits += int(digitTab[s[i]])
 	}
-	return true
+	return 2*digits >= len(s)
 }
 
-// decodeBase64 decodes either alphabet, padded or not, into dst.
-func decodeBase64(dst []byte, s string) (int, bool) {
+func decodeHex(dst []byte, s string) []byte {
+	for i := 0; i+1 < len(s); i += 2 {
+		dst = append(dst, unhex(s[i])<<4|unhex(s[i+1]))
+	}
+	return dst
+}
+
+func unhex(c byte) byte {
+	switch {
+	case c >= 'a':
+		return c - 'a' + 10
+	case c >= 'A':
+		return c - 'A' + 10
+	}
+	return c - '0'
+}
+
+// base64Like reports whether s may be base64 of text: a valid length, and
+// mixed case with a digit, a symbol or a second capital, which base64 of
+// printable text nearly always has and words ("Customer") do not.
+func base64Like(s string) bool {
+	if len(s)%4 == 1 {
+		return false
+	}
+	upper, lower, other := 0, false, false
+	for i := 0; i < len(s); i++ {
+		switch c := s[i]; {
+		case is(c, cUpper):
+			upper++
+		case is(c, cLower):
+			lower = true
+		default:
+			other = true
+		}
+	}
+	return upper > 0 && (lower || other) && (upper > 1 || other)
+}
+
+// decodeBase64 appends the decoding of s (either alphabet, padded or not)
+// to dst, or returns dst empty if s is not base64.
+func decodeBase64(dst []byte, s string) []byte {
 	s = strings.TrimRight(s, "=")
 	enc := base64.RawStdEncoding
 	if strings.ContainsAny(s, "-_") {
 		enc = base64.RawURLEncoding
 	}
-	if len(s)%4 == 1 {
-		return 0, false
+	n := enc.DecodedLen(len(s))
+	dst = append(dst[:0], make([]byte, len(s)+n)...)
+	src := dst[n:]
+	copy(src, s)
+	m, err := enc.Decode(dst[:n], src)
+	if err != nil {
+		return dst[:0]
 	}
-	var src [maxEncodedRun]byte
-	n, err := enc.Decode(dst, src[:copy(src[:], s)])
-	return n, err == nil
+	return dst[:m]
 }
 
 // textLike reports whether b is UTF-8 text without control characters
@@ -113,7 +190,7 @@ func (m *Masker) firstFinding(text string, set ruleSet) (ruleID, bool) {
 	sc := getScratch()
 	defer putScratch(sc)
 	m.ac.scan(text, sc)
-	if !mayDetect(sc, set, len(text)) {
+	if !mayDetect(sc, set, text) {
 		return 0, false
 	}
 	best, found := numRules, false

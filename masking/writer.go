@@ -9,10 +9,12 @@ import (
 // Writer bounds: the detector stage holds back window bytes (and keeps
 // contextLen bytes of what it already wrote, for look-behind), so a
 // finding cut across writes is still seen whole. Every finding but a
-// private key block is shorter than window.
+// private key block is shorter than window. It buffers batch windows
+// before it works, so each byte is searched about batch/(batch-1) times.
 const (
 	chunkSize  = 32 << 10
 	window     = 32 << 10
+	batch      = 4
 	contextLen = 256
 	keyTail    = 128
 )
@@ -22,7 +24,7 @@ var ErrClosed = errors.New("masking: writer is closed")
 
 // Writer masks a stream in bounded memory, for large shell output and file
 // content. Its output is the same as String's on the whole stream however
-// the input is split into writes. It keeps at most about 100 KiB; inside
+// the input is split into writes. It keeps at most about 200 KiB; inside
 // a private key block it keeps only the last bytes while it looks for the
 // END line, and a block without one is masked to the end of the stream.
 //
@@ -181,8 +183,8 @@ func (s *scrubStage) close() error {
 	return s.next.close()
 }
 
-// detectStage runs the detectors on a stream. It buffers up to twice the
-// window, writes out all but the last window (cutting after a newline when
+// detectStage runs the detectors on a stream. It buffers batch windows,
+// writes out all but the last window (cutting after a newline when
 // it can, as findings never cross one), and keeps a little of what it
 // wrote as left context.
 type detectStage struct {
@@ -199,7 +201,7 @@ type detectStage struct {
 
 func (d *detectStage) write(in string) error {
 	for len(in) > 0 {
-		room := max(d.ctx+2*window-len(d.buf), 1)
+		room := max(d.ctx+batch*window-len(d.buf), 1)
 		n := min(len(in), room)
 		d.buf = append(d.buf, in[:n]...)
 		in = in[n:]
@@ -226,7 +228,7 @@ func (d *detectStage) flush(final bool) error {
 			continue
 		}
 		pending := len(d.buf) - d.ctx
-		if pending == 0 || !final && pending < 2*window {
+		if pending == 0 || !final && pending < batch*window {
 			return nil
 		}
 		if err := d.step(final); err != nil {
@@ -242,7 +244,7 @@ func (d *detectStage) step(final bool) error {
 	defer putScratch(sc)
 	d.m.ac.scan(text, sc)
 	var spans []span
-	if mayDetect(sc, d.set, len(text)) {
+	if mayDetect(sc, d.set, text) {
 		spans = d.m.spans(text, sc, d.set, final)
 	}
 
