@@ -102,6 +102,9 @@ type Engine struct {
 
 	dir    string
 	logger *slog.Logger
+	// bundle is set on an engine fed by a BundleSource: Reload has no
+	// directory to read then.
+	bundle bool
 
 	// schema is the input's JSON Schema: the policy is type-checked
 	// against it and every input validated against it.
@@ -192,6 +195,9 @@ func Load(dir string) ([]Module, error) {
 }
 
 func (e *Engine) load() ([]Module, error) {
+	if e.bundle {
+		return nil, errors.New("policy: the policy comes from a bundle, which reloads itself")
+	}
 	if e.dir == "" {
 		return Bundled(), nil
 	}
