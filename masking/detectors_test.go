@@ -331,6 +331,24 @@ func TestDetectorsOption(t *testing.T) {
 	}
 }
 
+func TestWithDetectors(t *testing.T) {
+	base := newMasker(t, Options{Secrets: []string{"s3cr3t-value"}})
+	ssn, err := base.WithDetectors("national_id_us_ssn")
+	if err != nil {
+		t.Fatal(err)
+	}
+	in := "SSN 123-45-6789 s3cr3t-value"
+	if got, _ := ssn.String(in); got != "SSN ***-**-6789 [MASKED:secret]" {
+		t.Errorf("with ssn: %q", got)
+	}
+	if got, _ := base.String(in); got != "SSN 123-45-6789 [MASKED:secret]" {
+		t.Errorf("base changed: %q", got)
+	}
+	if _, err := base.WithDetectors("nope"); err == nil {
+		t.Error("unknown detector accepted")
+	}
+}
+
 func TestSameInputSameOutput(t *testing.T) {
 	m := newMasker(t, Options{})
 	in := "alice@example.com 4111111111111111 password=x"

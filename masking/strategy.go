@@ -16,13 +16,17 @@ const (
 	// StrategyRedact replaces the value with "[MASKED:<tag>]".
 	StrategyRedact = "redact"
 	// StrategyLast4 keeps the last Keep characters (4 by default) behind
-	// "****", and never more than half of the value.
+	// "****", and never more than half of the value. "last" is accepted
+	// as another name for it.
 	StrategyLast4 = "last4"
 	// StrategyHash replaces the value with "hash:" and 16 hex digits of
 	// its HMAC-SHA256 under Options.HashKey. Equal values give equal
 	// hashes in every column, so joins and group-bys still work.
 	StrategyHash = "hash"
 )
+
+// strategyLast is the name docs/policy.md gives StrategyLast4.
+const strategyLast = "last"
 
 // defaultTag names redacted columns when the strategy has no Tag.
 const defaultTag = "column"
@@ -47,7 +51,7 @@ type Strategy struct {
 // strategy as StrategyRedact.
 func (s Strategy) Validate() error {
 	switch s.Kind {
-	case StrategyRedact, StrategyLast4, StrategyHash:
+	case StrategyRedact, StrategyLast4, strategyLast, StrategyHash:
 	default:
 		return fmt.Errorf("masking: unknown strategy %q (want %s, %s or %s)",
 			s.Kind, StrategyRedact, StrategyLast4, StrategyHash)
@@ -88,7 +92,7 @@ func (m *Masker) Apply(s Strategy, v any) any {
 		tag = defaultTag
 	}
 	switch {
-	case s.Kind == StrategyLast4:
+	case s.Kind == StrategyLast4 || s.Kind == strategyLast:
 		return keepLast(columnText(v), s.Keep)
 	case s.Kind == StrategyHash && len(m.hashKey) > 0:
 		mac := hmac.New(sha256.New, m.hashKey)

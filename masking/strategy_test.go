@@ -21,6 +21,7 @@ func TestApply(t *testing.T) {
 		{"last4 card", Strategy{Kind: StrategyLast4}, "4111 1111 1111 1234", "****1234"},
 		{"last4 number", Strategy{Kind: StrategyLast4}, int64(4111111111111234), "****1234"},
 		{"keep 2", Strategy{Kind: StrategyLast4, Keep: 2}, "secret-99", "****99"},
+		{"last is last4", Strategy{Kind: "last", Keep: 3}, "ACC-0042", "****042"},
 		{"never more than half", Strategy{Kind: StrategyLast4}, "1234", "****34"},
 		{"one character", Strategy{Kind: StrategyLast4}, "x", "****"},
 		{"runes not bytes", Strategy{Kind: StrategyLast4, Keep: 3}, "Zoë Müller", "****ler"},
