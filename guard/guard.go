@@ -61,9 +61,34 @@ type Options struct {
 	// ConfirmTTL is how long a caller has to confirm; zero means
 	// DefaultConfirmTTL.
 	ConfirmTTL time.Duration
-	Logger     *slog.Logger
-	Now        func() time.Time
+	// Metrics receives measurements of the chain; nil records none.
+	Metrics Metrics
+	Logger  *slog.Logger
+	Now     func() time.Time
 }
+
+// Metrics receives measurements of the chain, for an operator's
+// dashboard. Tool is a registered tool's name, or "unknown". The methods
+// must be safe for concurrent use and must not block.
+type Metrics interface {
+	// Decided reports how long the policy took to decide a call.
+	Decided(tool string, d time.Duration)
+	// Ran reports how long a tool ran.
+	Ran(tool string, d time.Duration)
+	// Waiting reports a call starting (+1) or ending (-1) its wait for
+	// approval.
+	Waiting(delta int)
+	// Answered reports a call's outcome once its completion is recorded.
+	Answered(tool, outcome string)
+}
+
+// noMetrics is the Metrics of a guard without any.
+type noMetrics struct{}
+
+func (noMetrics) Decided(string, time.Duration) {}
+func (noMetrics) Ran(string, time.Duration)     {}
+func (noMetrics) Waiting(int)                   {}
+func (noMetrics) Answered(string, string)       {}
 
 // Guard runs tool calls through the chain.
 type Guard struct {
@@ -76,6 +101,7 @@ type Guard struct {
 	masker   Masker
 	approver Approver
 	confirms *confirmations
+	metrics  Metrics
 	logger   *slog.Logger
 	now      func() time.Time
 	sessions *sessions
@@ -92,6 +118,9 @@ func New(o Options) (*Guard, error) {
 	if o.Masker == nil {
 		return nil, errors.New("guard: a masker is required")
 	}
+	if o.Metrics == nil {
+		o.Metrics = noMetrics{}
+	}
 	confirms, err := newConfirmations(o.ConfirmKey, o.ConfirmTTL)
 	if err != nil {
 		return nil, err
@@ -105,6 +134,7 @@ func New(o Options) (*Guard, error) {
 		masker:   o.Masker,
 		approver: o.Approver,
 		confirms: confirms,
+		metrics:  o.Metrics,
 		logger:   o.Logger,
 		now:      o.Now,
 	}
@@ -296,7 +326,9 @@ func (g *Guard) decide(ctx context.Context, c *call) {
 		in[c.factsKey] = c.facts
 	}
 	c.input = in
+	start := time.Now()
 	d, err := g.engine.Decide(ctx, in)
+	g.metrics.Decided(c.name, time.Since(start))
 	if err != nil {
 		g.logger.Error("policy evaluation failed; denying", "call_id", c.id, "tool", c.name, "error", err)
 		c.policyErr = err.Error()
@@ -330,7 +362,9 @@ func (g *Guard) act(ctx context.Context, req mcp.CallToolRequest, c *call) *mcp.
 				Reason: "this call needs approval (" + strings.Join(c.decision.Reasons, "; ") +
 					"), and no approval workflow is configured on this guard"})
 		}
+		g.metrics.Waiting(1)
 		id, ref := g.approver.Approve(ctx, req, c.info(g))
+		g.metrics.Waiting(-1)
 		if ref != nil {
 			return g.answer(ctx, c, nil, ref)
 		}
@@ -344,7 +378,9 @@ func (g *Guard) act(ctx context.Context, req mcp.CallToolRequest, c *call) *mcp.
 // run executes an allowed call, masks its result and records it.
 func (g *Guard) run(ctx context.Context, c *call) *mcp.CallToolResult {
 	lim := tools.Effective(g.cfg.Limits, c.decision.Limits)
+	start := time.Now()
 	res, err := c.tool.Run(ctx, c.tc, c.decision, lim)
+	g.metrics.Ran(c.name, time.Since(start))
 	if err != nil {
 		g.logger.Error("tool failed", "call_id", c.id, "tool", c.name, "error", g.masker.Text(err.Error()))
 		return g.answer(ctx, c, nil, &Refusal{Outcome: OutcomeError, Reason: "the tool failed on the server side; the operator's log has the detail"})
@@ -399,7 +435,12 @@ func (g *Guard) answer(ctx context.Context, c *call, res *tools.Result, ref *Ref
 	if ref != nil {
 		outcome = ref.Outcome
 	}
+	tool := "unknown"
+	if c.tool != nil {
+		tool = c.name // a registered name, never the client's free text
+	}
 	if err := g.recordCompletion(ctx, c, outcome, ref, out, masked); err != nil {
+		g.metrics.Answered(tool, OutcomeError)
 		g.logger.Error("recording the completion failed; withholding the result", "call_id", c.id, "error", err)
 		r := Refusal{Outcome: OutcomeError, Reason: "the call's result could not be recorded, so it is withheld"}
 		return &mcp.CallToolResult{
@@ -408,6 +449,7 @@ func (g *Guard) answer(ctx context.Context, c *call, res *tools.Result, ref *Ref
 			IsError:           true,
 		}
 	}
+	g.metrics.Answered(tool, outcome)
 	g.logger.Info("call", "call_id", c.id, "session_id", c.session, "tool", c.name,
 		"target", targetName(c), "caller", c.caller.Subject, "outcome", outcome,
 		"duration_ms", g.now().Sub(c.started).Milliseconds())
