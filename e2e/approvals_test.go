@@ -289,17 +289,21 @@ type approvalWorld struct {
 	progress map[string]int // notifications per progress token
 }
 
-// newApprovalWorld starts the guard with an approvals block of wait and
-// expiry, plus extra YAML, and a postgres target proddb labelled env: prod
-// on the same database.
-func newApprovalWorld(t *testing.T, wait, expiry string, extra string) *approvalWorld {
+// newApprovalWorld starts the guard with Slack approvals that wait and
+// expire as given, and a postgres target proddb labelled env: prod on the
+// same database.
+func newApprovalWorld(t *testing.T, wait, expiry string) *approvalWorld {
 	t.Helper()
 	w := &approvalWorld{slack: newSlackFake(t), progress: map[string]int{}}
 	cfg := fmt.Sprintf(`approvals:
   wait: %s
   expiry: %s
-  slack: {bot_token_env: SLACK_BOT_TOKEN, signing_secret_env: SLACK_SIGNING_SECRET, channel: %s, api_url: "%s"}
-%s%s`, wait, expiry, slackChannel, w.slack.apiURL(), approvalPeople, extra)
+  slack:
+    bot_token_env: SLACK_BOT_TOKEN
+    signing_secret_env: SLACK_SIGNING_SECRET
+    channel: %s
+    api_url: "%s"
+%s`, wait, expiry, slackChannel, w.slack.apiURL(), approvalPeople)
 	f := newFixture(t, cfg)
 	w.f = f
 
@@ -559,7 +563,7 @@ func sqlArgs(target, stmt string) map[string]any {
 // binary: approve, deny, two approvers for production DDL, markup in the
 // command, and a decision made with the CLI.
 func TestApprovalsSlack(t *testing.T) {
-	w := newApprovalWorld(t, "5s", "1m", "")
+	w := newApprovalWorld(t, "5s", "1m")
 	ctx := testContext(t)
 
 	t.Run("approve", func(t *testing.T) {
@@ -671,7 +675,8 @@ func TestApprovalsSlack(t *testing.T) {
 		w.slack.waitFor(t, "carol's reply", func([]slackCall) bool {
 			return len(w.slack.ephemerals("U0CAROL")) > replies
 		})
-		if got := w.slack.ephemerals("U0CAROL")[replies]; !strings.Contains(got, "more approvals are needed") {
+		got := w.slack.ephemerals("U0CAROL")[replies]
+		if !strings.Contains(got, "more approvals are needed") {
 			t.Errorf("reply to the first approver: %q", got)
 		}
 		if st := w.state(t, id); st != "pending" {
@@ -700,8 +705,10 @@ func TestApprovalsSlack(t *testing.T) {
 			t.Errorf("unparsable command: outcome %q", o)
 		}
 
-		cmd := "touch ' ` <https://evil.example|Approve safely> ` ' '*bold*' '<@U0CAROL>' '<!channel>' '&amp;'"
-		done := w.callAsync(ctx, t, "run_shell", map[string]any{"target": "local", "command": cmd}, "")
+		cmd := "touch ' ` <https://evil.example|Approve safely> ` ' " +
+			"'*bold*' '<@U0CAROL>' '<!channel>' '&amp;'"
+		done := w.callAsync(ctx, t, "run_shell",
+			map[string]any{"target": "local", "command": cmd}, "")
 		post := w.slack.waitCount(t, "chat.postMessage", before+1)[before]
 		plain, other := texts(t, post)
 		if len(other) > 0 {
@@ -713,7 +720,8 @@ func TestApprovalsSlack(t *testing.T) {
 		if !containsExactly(plain, cmd) {
 			t.Errorf("the command is not shown verbatim:\n%q", plain)
 		}
-		if fb := post.Form.Get("text"); strings.Contains(fb, "evil.example") || strings.Contains(fb, "<") {
+		fb := post.Form.Get("text")
+		if strings.Contains(fb, "evil.example") || strings.Contains(fb, "<") {
 			t.Errorf("the notification text carries requester markup: %q", fb)
 		}
 		w.click(t, "U0CAROL", requestID(t, post), "deny")
@@ -743,10 +751,26 @@ func TestApprovalsSlack(t *testing.T) {
 		if err != nil || !strings.Contains(out, stmt) || !strings.Contains(out, "acceptance-runner") {
 			t.Fatalf("approvals show: %v\n%s", err, out)
 		}
-		for _, as := range []string{"dave@example.com", runnerEmail, "nobody@example.com"} {
-			if out, err := w.cli(t, "approvals", "approve", id, "--as", as); err == nil {
-				t.Errorf("approve --as %s was accepted:\n%s", as, out)
+		refusals := []struct{ as, why string }{
+			{"dave@example.com", "not an approver"},
+			{"nobody@example.com", "not an approver"},
+			{runnerEmail, "cannot decide their own request"},
+		}
+		for _, r := range refusals {
+			out, err := w.cli(t, "approvals", "approve", id, "--as", r.as)
+			if err == nil || !strings.Contains(out, r.why) {
+				t.Errorf("approve --as %s: %v\n%s", r.as, err, out)
 			}
+		}
+		select {
+		case res := <-done:
+			// The wait ran out while the CLI was checked (a slow machine):
+			// the same call resumes the request and waits again.
+			if o := guardOutcome(res); o != "approval_pending" {
+				t.Fatalf("the call ended %q before any decision", o)
+			}
+			done = w.callAsync(ctx, t, "query_database", sqlArgs("appdb", stmt), "")
+		default:
 		}
 		if out, err := w.cli(t, "approvals", "approve", id, "--as", "carol@example.com"); err != nil {
 			t.Fatalf("approve --as carol: %v\n%s", err, out)
@@ -779,7 +803,7 @@ func TestApprovalsSlack(t *testing.T) {
 // approval_pending; attacks on the Slack callback leave the request
 // pending; once approved the same call resumes it, once.
 func TestApprovalsPending(t *testing.T) {
-	w := newApprovalWorld(t, "1s", "1m", "")
+	w := newApprovalWorld(t, "1s", "1m")
 	ctx := testContext(t)
 	stmt := "UPDATE orders SET status='refunded' WHERE id = 3"
 
@@ -833,7 +857,8 @@ func TestApprovalsPending(t *testing.T) {
 	}
 
 	// B21: correctly signed, ten minutes old.
-	if code, _ := w.interact(t, approve, signedHeaders(approve, time.Now().Add(-10*time.Minute))); code != http.StatusUnauthorized {
+	stale := signedHeaders(approve, time.Now().Add(-10*time.Minute))
+	if code, _ := w.interact(t, approve, stale); code != http.StatusUnauthorized {
 		t.Errorf("stale callback: %d", code)
 	}
 	// Missing headers, one at a time and both.
@@ -889,7 +914,8 @@ func TestApprovalsPending(t *testing.T) {
 	// Other arguments are another request.
 	other := w.call(ctx, t, "query_database",
 		sqlArgs("appdb", "UPDATE orders SET status='refunded' WHERE id = 4"), "")
-	if o, oid := guardOutcome(other), guardField(other, "request_id"); o != "approval_pending" || oid == id || oid == "" {
+	o, oid := guardOutcome(other), guardField(other, "request_id")
+	if o != "approval_pending" || oid == id || oid == "" {
 		t.Fatalf("a different call: outcome %q, request %q (first %s)", o, oid, id)
 	}
 
@@ -914,7 +940,7 @@ func TestApprovalsPending(t *testing.T) {
 
 // TestApprovalsExpiry: nobody decides in time.
 func TestApprovalsExpiry(t *testing.T) {
-	w := newApprovalWorld(t, "4s", "2s", "")
+	w := newApprovalWorld(t, "4s", "2s")
 	ctx := testContext(t)
 	stmt := "UPDATE orders SET status='refunded' WHERE id = 6"
 	res := w.call(ctx, t, "query_database", sqlArgs("appdb", stmt), "")
