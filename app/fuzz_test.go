@@ -14,6 +14,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"sync"
 	"testing"
@@ -226,7 +227,7 @@ func FuzzHTTPRequest(f *testing.F) {
 // stdioRun feeds lines to a.ServeStdio in-process after an initialize,
 // then a probe call, and returns every line the server wrote once the
 // probe is answered and the input has ended. It fails on a hang.
-func stdioRun(t *testing.T, a *app.App, input []byte) [][]byte {
+func stdioRun(t *testing.T, a *app.App, input io.Reader) [][]byte {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), inputDeadline)
 	defer cancel()
@@ -240,15 +241,16 @@ func stdioRun(t *testing.T, a *app.App, input []byte) [][]byte {
 
 	// The writer stops when the server stops reading.
 	go func() {
-		for _, chunk := range [][]byte{
-			[]byte(`{"jsonrpc":"2.0","id":"init","method":"initialize","params":{"protocolVersion":` +
-				`"2025-11-25","capabilities":{},"clientInfo":{"name":"fuzz","version":"1"}}}` + "\n"),
-			[]byte(`{"jsonrpc":"2.0","method":"notifications/initialized"}` + "\n"),
-			input, []byte("\n"),
-			[]byte(`{"jsonrpc":"2.0","id":"probe-7f3a","method":"tools/call",` +
+		for _, chunk := range []io.Reader{
+			strings.NewReader(`{"jsonrpc":"2.0","id":"init","method":"initialize","params":{` +
+				`"protocolVersion":"2025-11-25","capabilities":{},` +
+				`"clientInfo":{"name":"fuzz","version":"1"}}}` + "\n"),
+			strings.NewReader(`{"jsonrpc":"2.0","method":"notifications/initialized"}` + "\n"),
+			input, strings.NewReader("\n"),
+			strings.NewReader(`{"jsonrpc":"2.0","id":"probe-7f3a","method":"tools/call",` +
 				`"params":{"name":"list_targets","arguments":{}}}` + "\n"),
 		} {
-			if _, err := inW.Write(chunk); err != nil {
+			if _, err := io.Copy(inW, chunk); err != nil {
 				return
 			}
 		}
@@ -309,7 +311,7 @@ func FuzzStdioFrames(f *testing.F) {
 	f.Add([]byte(`{"jsonrpc":"2.0","id":1,"method":"tools/list"}`))
 
 	f.Fuzz(func(t *testing.T, input []byte) {
-		lines := stdioRun(t, a, input)
+		lines := stdioRun(t, a, bytes.NewReader(input))
 		for _, l := range lines {
 			var m map[string]any
 			if err := json.Unmarshal(l, &m); err != nil || m["jsonrpc"] != "2.0" {
@@ -318,4 +320,62 @@ func FuzzStdioFrames(f *testing.F) {
 		}
 		checkNoPanic(t, logs, bytes.Join(lines, nil))
 	})
+}
+
+// TestStdioLongLine: a stdio line longer than app.MaxStdioMessageBytes is
+// answered with a parse error without being held in memory, and the next
+// line is served.
+func TestStdioLongLine(t *testing.T) {
+	a, logs := fuzzApp(t)
+	const ping = `{"jsonrpc":"2.0","id":"long","method":"ping"}`
+	cases := []struct {
+		name   string
+		size   int // of the line without its newline
+		served bool
+	}{
+		{"at the cap", app.MaxStdioMessageBytes, true},
+		{"one byte over", app.MaxStdioMessageBytes + 1, false},
+		{"64 MiB", 64 << 20, false},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			// Whitespace after the value: were it not cut, the line
+			// would be a valid ping.
+			line := io.MultiReader(strings.NewReader(ping),
+				io.LimitReader(repeat(' '), int64(tc.size-len(ping))))
+			var before, after runtime.MemStats
+			runtime.GC()
+			runtime.ReadMemStats(&before)
+			lines := stdioRun(t, a, line)
+			runtime.ReadMemStats(&after)
+
+			answered, parseErrors := 0, 0
+			for _, l := range lines {
+				if bytes.Contains(l, []byte(`"id":"long","result"`)) {
+					answered++
+				}
+				if bytes.Contains(l, []byte(`"code":-32700`)) {
+					parseErrors++
+				}
+			}
+			if tc.served != (answered == 1) || tc.served == (parseErrors == 1) {
+				t.Fatalf("answered %d, parse errors %d: %.300q", answered, parseErrors, lines)
+			}
+			grew := after.TotalAlloc - before.TotalAlloc
+			if tc.size > 16<<20 && grew > uint64(tc.size/2) {
+				t.Fatalf("serving one %d MiB line allocated %d MiB", tc.size>>20, grew>>20)
+			}
+			checkNoPanic(t, logs)
+		})
+	}
+}
+
+// repeat is an endless stream of one byte.
+type repeat byte
+
+func (r repeat) Read(p []byte) (int, error) {
+	for i := range p {
+		p[i] = byte(r)
+	}
+	return len(p), nil
 }

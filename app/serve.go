@@ -19,7 +19,8 @@ import (
 )
 
 // ServeStdio serves MCP on in and out until in closes or ctx ends. The
-// caller is the stdio identity.
+// caller is the stdio identity. A line longer than MaxStdioMessageBytes
+// gets a parse error.
 func (a *App) ServeStdio(ctx context.Context, in io.Reader, out io.Writer) error {
 	caller, err := a.StdioCaller(ctx)
 	if err != nil {
@@ -31,7 +32,7 @@ func (a *App) ServeStdio(ctx context.Context, in io.Reader, out io.Writer) error
 	s.SetContextFunc(func(ctx context.Context) context.Context {
 		return identity.WithCaller(guard.WithTransport(ctx, guard.TransportStdio), caller)
 	})
-	err = s.Listen(ctx, in, out)
+	err = s.Listen(ctx, &lineCap{r: in, max: MaxStdioMessageBytes}, out)
 	if err == nil || errors.Is(err, context.Canceled) || errors.Is(err, io.EOF) {
 		return nil
 	}
