@@ -9,6 +9,7 @@ import (
 	"io"
 	"net/http"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -30,7 +31,10 @@ const confirmRego = `package mcpguard
 
 import rego.v1
 
-approval_spec := {"groups": ["approvers"], "emails": [], "required": 1, "channel": "", "confirmable": true} if {
+approval_spec := {
+	"groups": ["approvers"], "emails": [], "required": 1, "channel": "",
+	"confirmable": true,
+} if {
 	input.tool == "run_shell"
 	count(commands) > 0
 	every c in commands {
@@ -108,7 +112,8 @@ func (e *elicitor) messages() []string {
 
 // client connects an mcp-go client; h may be nil for a client that cannot
 // elicit, version "" is the newest protocol.
-func (w *confirmWorld) client(ctx context.Context, t *testing.T, version string, h client.ElicitationHandler) *client.Client {
+func (w *confirmWorld) client(ctx context.Context, t *testing.T, version string,
+	h client.ElicitationHandler) *client.Client {
 	t.Helper()
 	tr, err := transport.NewStreamableHTTP(w.base + "/mcp")
 	must(t, err)
@@ -125,6 +130,31 @@ func (w *confirmWorld) client(ctx context.Context, t *testing.T, version string,
 		t.Fatalf("initialize: %v", err)
 	}
 	t.Cleanup(func() { c.Close() })
+	return c
+}
+
+// stdio starts the guard on stdio with a client that elicits through h.
+func (w *confirmWorld) stdio(ctx context.Context, t *testing.T,
+	h client.ElicitationHandler) *client.Client {
+	t.Helper()
+	tr := transport.NewStdioWithOptions(guardBinary(t), w.f.env,
+		[]string{"serve", "--config", w.f.cfgPath},
+		transport.WithCommandFunc(func(ctx context.Context, command string,
+			env []string, args []string) (*exec.Cmd, error) {
+			cmd := exec.CommandContext(ctx, command, args...)
+			cmd.Env = env
+			cmd.Dir = w.f.dir
+			return cmd, nil
+		}),
+		transport.WithCommandStderrWriter(w.f.stderr))
+	c := client.NewClient(tr, client.WithElicitationHandler(h))
+	must(t, c.Start(ctx))
+	t.Cleanup(func() { c.Close() })
+	init := mcp.InitializeRequest{}
+	init.Params.ClientInfo = mcp.Implementation{Name: "e2e-confirm-stdio", Version: "1.0"}
+	if _, err := c.Initialize(ctx, init); err != nil {
+		t.Fatalf("initialize: %v\nstderr:\n%s", err, w.f.stderr)
+	}
 	return c
 }
 
@@ -183,6 +213,21 @@ func TestConfirmInIDE(t *testing.T) {
 			}
 		})
 	}
+
+	t.Run("stdio", func(t *testing.T) {
+		yes := &elicitor{action: mcp.ElicitationResponseActionAccept, confirm: true}
+		c := w.stdio(ctx, t, yes)
+		_, res := callTool(ctx, t, c, "run_shell", touchArgs("confirmed-stdio"))
+		if res["isError"] == true || !w.touched("confirmed-stdio") ||
+			len(yes.messages()) != 1 {
+			t.Fatalf("confirmed call over stdio: asked %d times: %v", len(yes.messages()), res)
+		}
+		no := &elicitor{action: mcp.ElicitationResponseActionDecline}
+		_, res = callTool(ctx, t, w.stdio(ctx, t, no), "run_shell", touchArgs("declined-stdio"))
+		if o := guardOutcome(res); o != "approval_denied" || w.touched("declined-stdio") {
+			t.Fatalf("declined call over stdio: outcome %q", o)
+		}
+	})
 
 	t.Run("client without elicitation", func(t *testing.T) {
 		_, res := callTool(ctx, t, w.client(ctx, t, "", nil), "run_shell", touchArgs("unasked"))
@@ -298,14 +343,15 @@ func (w *confirmWorld) raw(ctx context.Context, t *testing.T, version string,
 		header["Mcp-Session-Id"] = w.legacySession(ctx, t)
 	} else {
 		params["_meta"] = map[string]any{
-			"io.modelcontextprotocol/protocolVersion":    version,
-			"io.modelcontextprotocol/clientInfo":         map[string]any{"name": "forger", "version": "1"},
-			"io.modelcontextprotocol/clientCapabilities": map[string]any{"elicitation": map[string]any{}},
+			mcp.MetaKeyProtocolVersion:    version,
+			mcp.MetaKeyClientInfo:         map[string]any{"name": "forger", "version": "1"},
+			mcp.MetaKeyClientCapabilities: map[string]any{"elicitation": map[string]any{}},
 		}
 		header["Mcp-Method"] = "tools/call"
 		header["Mcp-Name"] = "run_shell"
 	}
-	body := mustMarshal(map[string]any{"jsonrpc": "2.0", "id": 7, "method": "tools/call", "params": params})
+	body := mustMarshal(map[string]any{"jsonrpc": "2.0", "id": 7,
+		"method": "tools/call", "params": params})
 	status, msg := w.post(ctx, t, body, header)
 	res, _ := msg["result"].(map[string]any)
 	if status != http.StatusOK || res == nil {
@@ -318,10 +364,12 @@ func (w *confirmWorld) raw(ctx context.Context, t *testing.T, version string,
 // capabilities.
 func (w *confirmWorld) legacySession(ctx context.Context, t *testing.T) string {
 	t.Helper()
+	init := mustMarshal(map[string]any{"jsonrpc": "2.0", "id": 1, "method": "initialize",
+		"params": map[string]any{"protocolVersion": mcp.ProtocolVersion20251125,
+			"capabilities": map[string]any{},
+			"clientInfo":   map[string]any{"name": "forger", "version": "1"}}})
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, w.base+"/mcp",
-		bytes.NewReader(mustMarshal(map[string]any{"jsonrpc": "2.0", "id": 1, "method": "initialize",
-			"params": map[string]any{"protocolVersion": mcp.ProtocolVersion20251125,
-				"capabilities": map[string]any{}, "clientInfo": map[string]any{"name": "forger", "version": "1"}}})))
+		bytes.NewReader(init))
 	must(t, err)
 	req.Header.Set("Content-Type", "application/json")
 	req.Header.Set("Accept", "application/json, text/event-stream")
@@ -343,7 +391,8 @@ func (w *confirmWorld) legacySession(ctx context.Context, t *testing.T) string {
 
 // post sends a JSON-RPC body to /mcp and returns the status and the
 // answer, read from a JSON or an event-stream body.
-func (w *confirmWorld) post(ctx context.Context, t *testing.T, body []byte, header map[string]string) (int, map[string]any) {
+func (w *confirmWorld) post(ctx context.Context, t *testing.T, body []byte,
+	header map[string]string) (int, map[string]any) {
 	t.Helper()
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, w.base+"/mcp", bytes.NewReader(body))
 	must(t, err)
