@@ -110,7 +110,8 @@ func (cs *confirmations) spend(state string, now time.Time) bool {
 // confirm handles a confirmable call. It reports false when confirmation
 // does not apply (not confirmable, disabled, or a client that cannot ask
 // its user and sent no answer); the call then goes to the approval flow.
-func (g *Guard) confirm(ctx context.Context, req mcp.CallToolRequest, c *call) (*mcp.CallToolResult, bool) {
+func (g *Guard) confirm(ctx context.Context, req mcp.CallToolRequest,
+	c *call) (*mcp.CallToolResult, bool) {
 	if g.confirms == nil || !c.decision.Approval.Confirmable {
 		return nil, false
 	}
@@ -219,7 +220,8 @@ func (g *Guard) judgeConfirmation(ctx context.Context, c *call, digest string,
 		return refuse(OutcomeDenied, "the call carries no answer to the confirmation")
 	}
 	if !g.confirms.spend(mrt.RequestState, now) {
-		return refuse(OutcomeDenied, "this confirmation was already used; call again to be asked again")
+		return refuse(OutcomeDenied,
+			"this confirmation was already used; call again to be asked again")
 	}
 	body.Action = string(ans.Action)
 	if !confirmed(ans) {
@@ -228,7 +230,8 @@ func (g *Guard) judgeConfirmation(ctx context.Context, c *call, digest string,
 
 	body.Event = confirmAccepted
 	if err := g.recordConfirmation(ctx, c, body); err != nil {
-		g.logger.Error("recording a confirmation failed; not running", "call_id", c.id, "error", err)
+		g.logger.Error("recording a confirmation failed; not running",
+			"call_id", c.id, "error", err)
 		return g.answer(ctx, c, nil, &Refusal{Outcome: OutcomeError,
 			Reason: "the confirmation could not be recorded, so the call was not run"})
 	}
