@@ -316,17 +316,33 @@ var digitTab = func() (t [256]uint8) {
 	return t
 }()
 
-// scan runs the automaton over s, recording secret intervals, keyword hits
-// and the number of ASCII digits in sc.
+// byteInfo has bit 0 set for ASCII digits and bit 1 for the characters of
+// either base64 alphabet.
+var byteInfo = func() (t [256]uint8) {
+	for c := range 256 {
+		t[c] = digitTab[c] | uint8(charClass[c]&cB64/cB64)<<1
+	}
+	return t
+}()
+
+// scan runs the automaton over s, recording in sc the secret intervals,
+// keyword hits, the number of ASCII digits and where runs of at least
+// minEncodedRun base64 characters start.
 func (a *automaton) scan(s string, sc *scratch) {
 	sc.secrets = sc.secrets[:0]
 	sc.hits = sc.hits[:0]
+	sc.runs = sc.runs[:0]
 	off := int32(0)
-	digits := 0
+	digits, run := 0, 0
 	delta := a.delta
 	for i := 0; i < len(s); i++ {
 		c := s[i]
-		digits += int(digitTab[c])
+		info := int(byteInfo[c])
+		digits += info & 1
+		run = (run + 1) * (info >> 1)
+		if run == minEncodedRun {
+			sc.runs = append(sc.runs, i+1-minEncodedRun)
+		}
 		off = delta[int(off)+int(a.class[c])]
 		if off >= 0 {
 			continue

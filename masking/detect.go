@@ -28,6 +28,7 @@ type scratch struct {
 	secrets []interval
 	hits    []hit
 	digits  int
+	runs    []int // starts of runs of at least minEncodedRun base64 characters
 	spans   []span
 	buf     []byte
 }
@@ -38,6 +39,7 @@ func getScratch() *scratch { return scratchPool.Get().(*scratch) }
 
 func putScratch(sc *scratch) {
 	if cap(sc.hits) > 4096 || cap(sc.spans) > 4096 || cap(sc.secrets) > 4096 ||
+		cap(sc.runs) > 4096 ||
 		cap(sc.buf) > 2*maxEncodedRun {
 		return // do not keep buffers grown by one huge input
 	}
@@ -118,7 +120,7 @@ func mayDetect(sc *scratch, set ruleSet, s string) bool {
 		}
 	}
 	return numberRulesApply(sc.digits, set) ||
-		set.has(rDecode) && hasEncodedRun(s)
+		set.has(rDecode) && hasEncodedRun(s, sc.runs)
 }
 
 func numberRulesApply(digits int, set ruleSet) bool {
@@ -187,15 +189,10 @@ func (m *Masker) segmentSpans(s string, sc *scratch, set ruleSet) []span {
 		}
 	}
 	if numberRulesApply(sc.digits, set) {
-		if set.has(rCard) || set.has(rSSN) {
-			d.numbers()
-		}
-		if set.has(rIBAN) && sc.digits >= minIBANDigits {
-			d.ibans()
-		}
+		d.numbers()
 	}
-	if set.has(rDecode) {
-		d.encoded()
+	if set.has(rDecode) && len(sc.runs) > 0 {
+		d.encoded(sc.runs)
 	}
 	sc.buf = d.buf
 	sc.spans = resolve(d.spans)

@@ -17,66 +17,60 @@ const (
 // encoded finds hex and base64 runs whose decoded text holds personal
 // data (decodeRules), as a query returns it from encode(email, 'hex'),
 // encode(..., 'base64'), a bytea cast printed as "\x6a6f..." or to_hex.
-// The whole run is redacted with the marker of what it held.
-func (d *finder) encoded() {
-	for r := (encRun{}); r.next(d.s); {
-		d.decodeRun(r)
+// The whole run is redacted with the marker of what it held. runs are the
+// run starts the scan found.
+func (d *finder) encoded(runs []int) {
+	for _, start := range runs {
+		if r, ok := candidateRun(d.s, start); ok {
+			d.decodeRun(r)
+		}
 	}
 }
 
-// hasEncodedRun reports whether s holds a run that encoded would decode.
-func hasEncodedRun(s string) bool {
-	var r encRun
-	return r.next(s)
+// hasEncodedRun reports whether any of the runs is one encoded would
+// decode.
+func hasEncodedRun(s string, runs []int) bool {
+	for _, start := range runs {
+		if _, ok := candidateRun(s, start); ok {
+			return true
+		}
+	}
+	return false
 }
 
-// encRun is a candidate run of encoded text: s[start:end] after any "\x"
-// or "0x" prefix, then padding up to pad; text is the run itself.
+// encRun is a candidate run of encoded text: text is the run after any
+// "\x" or "0x" prefix, s[start:pad] what a finding masks.
 type encRun struct {
 	start, pad int
 	text       string
+	b64        string // the run with its padding
 	hex        bool
-	i          int // where the next search starts
 }
 
-// next finds the next candidate run in s: at least minEncodedRun base64
-// characters not glued to more of them, that look like hex or base64 of
-// text.
-func (r *encRun) next(s string) bool {
-	for i := r.i; i < len(s); {
-		if !is(s[i], cB64) {
-			i++
-			continue
-		}
-		j := i
-		for j < len(s) && j-i < maxEncodedRun && is(s[j], cB64) {
-			j++
-		}
-		k := j
-		for k < len(s) && k-j < 2 && s[k] == '=' {
-			k++
-		}
-		r.i = k
-		glued := i > 0 && is(s[i-1], cB64) || k < len(s) && is(s[k], cB64)
-		if glued || j-i < minEncodedRun {
-			i = k
-			continue
-		}
-
-		r.start, r.pad, r.text = i, k, s[i:j]
-		switch {
-		case r.text[0] == 'x' && i > 0 && s[i-1] == '\\':
-			r.start, r.text = i-1, r.text[1:]
-		case strings.HasPrefix(r.text, "0x"):
-			r.text = r.text[2:]
-		}
-		if r.hex = hexOfText(r.text); r.hex || base64Like(s[i:j]) {
-			return true
-		}
-		i = k
+// candidateRun checks the run of base64 characters starting at i: not too
+// long, not glued to more of them, and looking like hex or base64 of text.
+func candidateRun(s string, i int) (encRun, bool) {
+	j := i
+	for j < len(s) && j-i < maxEncodedRun && is(s[j], cB64) {
+		j++
 	}
-	r.i = len(s)
-	return false
+	k := j
+	for k < len(s) && k-j < 2 && s[k] == '=' {
+		k++
+	}
+	if k < len(s) && is(s[k], cB64) {
+		return encRun{}, false // longer than maxEncodedRun
+	}
+
+	r := encRun{start: i, pad: k, text: s[i:j], b64: s[i:k]}
+	switch {
+	case r.text[0] == 'x' && i > 0 && s[i-1] == '\\':
+		r.start, r.text = i-1, r.text[1:]
+	case strings.HasPrefix(r.text, "0x"):
+		r.text = r.text[2:]
+	}
+	r.hex = hexOfText(r.text)
+	return r, r.hex || base64Like(s[i:j])
 }
 
 // decodeRun decodes a candidate run and records a finding if the text it
@@ -86,7 +80,7 @@ func (d *finder) decodeRun(r encRun) {
 	if r.hex {
 		plain = decodeHex(d.buf[:0], r.text)
 	} else {
-		plain = decodeBase64(d.buf[:0], d.s[r.start:r.pad])
+		plain = decodeBase64(d.buf[:0], r.b64)
 	}
 	if cap(plain) > cap(d.buf) {
 		d.buf = plain[:0] // keep the grown buffer

@@ -11,16 +11,32 @@ const cardMaskPrefix = "**** **** **** "
 
 // numbers finds card numbers and SSNs in every chain of digit groups
 // joined by single spaces or dashes ("4242 4242 4242 4242", "3714-496353-
-// 98431", "123-45-6789").
+// 98431", "123-45-6789"), and IBANs where a chain starts after two
+// capitals ("DE89 3704 ...", "GB29NWBK...").
 func (d *finder) numbers() {
 	s := d.s
+	minChain := 0 // digits a chain needs to hold a card or SSN; 0: none
+	switch {
+	case d.set.has(rSSN):
+		minChain = minSSNDigits
+	case d.set.has(rCard):
+		minChain = minCardDigits
+	}
+	ibans := d.set.has(rIBAN)
 	var buf [24]interval
 	for i := 0; i < len(s); {
 		if !is(s[i], cDigit) {
 			i++
 			continue
 		}
-		groups := buf[:0]
+		if ibans && i >= 2 && is(s[i-2], cUpper) && is(s[i-1], cUpper) &&
+			(i == 2 || !is(s[i-3], cAlnum)) && i+1 < len(s) && is(s[i+1], cDigit) {
+			if end := ibanEnd(s, i-2); end > 0 {
+				d.add(i-2, end, rIBAN)
+			}
+		}
+
+		groups, digits := buf[:0], 0
 		j := i
 		for {
 			k := j
@@ -28,6 +44,7 @@ func (d *finder) numbers() {
 				k++
 			}
 			groups = append(groups, interval{j, k})
+			digits += k - j
 			if k+1 < len(s) && (s[k] == ' ' || s[k] == '-') && is(s[k+1], cDigit) {
 				j = k + 1
 				continue
@@ -35,7 +52,9 @@ func (d *finder) numbers() {
 			j = k
 			break
 		}
-		d.chain(groups)
+		if minChain > 0 && digits >= minChain {
+			d.chain(groups)
+		}
 		i = j
 	}
 }
@@ -180,27 +199,9 @@ func ssn(s string, g []interval) bool {
 		group != "00" && serial != "0000"
 }
 
-// ibans finds IBANs, compact or in groups of four, by country code, check
-// digits, the country's length and the mod-97 check. Only upper case
-// letters are accepted.
-func (d *finder) ibans() {
-	s := d.s
-	for i := 0; i+4 <= len(s); i++ {
-		if !is(s[i], cUpper) || !is(s[i+1], cUpper) ||
-			!is(s[i+2], cDigit) || !is(s[i+3], cDigit) {
-			continue
-		}
-		if i > 0 && is(s[i-1], cAlnum) {
-			continue
-		}
-		if end := ibanEnd(s, i); end > 0 {
-			d.add(i, end, rIBAN)
-			i = end - 1
-		}
-	}
-}
-
-// ibanEnd returns the end of a valid IBAN starting at i, or -1.
+// ibanEnd returns the end of a valid IBAN starting at i, or -1: country
+// code, check digits, the country's length (compact or in groups of four)
+// and the mod-97 check. Only upper case letters are accepted.
 func ibanEnd(s string, i int) int {
 	var chars [34]byte
 	var ends [34]int
