@@ -66,6 +66,9 @@ func Prune(ctx context.Context, db *sql.DB, o PruneOptions) (PruneResult, error)
 		return PruneResult{}, fmt.Errorf("recorder: prune: begin: %w", err)
 	}
 	defer tx.Rollback()
+	if err := lockChain(ctx, db, tx); err != nil {
+		return PruneResult{}, err
+	}
 	cut, cutHash, err := findCut(ctx, tx, o.Before)
 	if err != nil {
 		return PruneResult{}, err

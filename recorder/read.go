@@ -298,7 +298,8 @@ type Session struct {
 // Sessions streams a summary of every session, oldest first.
 func Sessions(ctx context.Context, db *sql.DB, fn func(Session) error) error {
 	rows, err := db.QueryContext(ctx, `SELECT session_id, MIN(seq), MAX(seq),
-		SUM(kind = ?), SUM(kind = ?) FROM records WHERE session_id != ''
+		COUNT(CASE WHEN kind = ? THEN 1 END), COUNT(CASE WHEN kind = ? THEN 1 END)
+		FROM records WHERE session_id != ''
 		GROUP BY session_id ORDER BY MIN(seq)`, KindCallIntent, KindSessionEnd)
 	if err != nil {
 		return fmt.Errorf("recorder: read sessions: %w", err)
@@ -387,7 +388,8 @@ func FindSession(ctx context.Context, db *sql.DB, id string) (Session, error) {
 	}
 	s := Session{ID: ids[0]}
 	var ends int64
-	err = db.QueryRowContext(ctx, `SELECT MIN(seq), MAX(seq), SUM(kind = ?), SUM(kind = ?)
+	err = db.QueryRowContext(ctx, `SELECT MIN(seq), MAX(seq),
+		COUNT(CASE WHEN kind = ? THEN 1 END), COUNT(CASE WHEN kind = ? THEN 1 END)
 		FROM records WHERE session_id = ?`, KindCallIntent, KindSessionEnd, s.ID).
 		Scan(&s.FirstSeq, &s.LastSeq, &s.Calls, &ends)
 	if err != nil {

@@ -74,6 +74,30 @@ type Options struct {
 	Logger          *slog.Logger
 	// Now returns the current time (default time.Now).
 	Now func() time.Time
+	// OnCommit, if set, hears about every commit: how many records it
+	// held, how long it took and whether it failed. It runs on the
+	// writer goroutine and must not block.
+	OnCommit func(records int, took time.Duration, err error)
+}
+
+// setDefaults fills in the defaults of the options both stores share.
+func (o *Options) setDefaults() error {
+	if o.MaxBatch <= 0 {
+		o.MaxBatch = 256
+	}
+	if o.Logger == nil {
+		o.Logger = slog.Default()
+	}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	if o.CheckpointEvery <= 0 {
+		o.CheckpointEvery = DefaultCheckpointEvery
+	}
+	if o.SigningKey != nil && len(o.SigningKey) != ed25519.PrivateKeySize {
+		return errors.New("recorder: signing key is not an ed25519 private key")
+	}
+	return nil
 }
 
 // Recorder appends records to the transcript database.
@@ -88,7 +112,9 @@ type Recorder struct {
 
 	// lastCheckpoint is the seq of the latest checkpoint; only the writer
 	// goroutine touches it after Open. Checkpoints other processes write
-	// (a prune) are not seen, which only brings the next one forward.
+	// (a prune) are not seen, which only brings the next one forward. On
+	// PostgreSQL, where other replicas write checkpoints all the time, it
+	// is read again in each commit.
 	lastCheckpoint int64
 }
 
@@ -118,20 +144,8 @@ func Open(path string, opts Options) (*Recorder, error) {
 	if opts.Synchronous == "" {
 		opts.Synchronous = "normal"
 	}
-	if opts.MaxBatch <= 0 {
-		opts.MaxBatch = 256
-	}
-	if opts.Logger == nil {
-		opts.Logger = slog.Default()
-	}
-	if opts.Now == nil {
-		opts.Now = time.Now
-	}
-	if opts.CheckpointEvery <= 0 {
-		opts.CheckpointEvery = DefaultCheckpointEvery
-	}
-	if opts.SigningKey != nil && len(opts.SigningKey) != ed25519.PrivateKeySize {
-		return nil, errors.New("recorder: signing key is not an ed25519 private key")
+	if err := opts.setDefaults(); err != nil {
+		return nil, err
 	}
 	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
 		return nil, fmt.Errorf("recorder: create directory: %w", err)
@@ -148,13 +162,19 @@ func Open(path string, opts Options) (*Recorder, error) {
 		db.Close()
 		return nil, fmt.Errorf("recorder: restrict database permissions: %w", err)
 	}
+	return start(context.Background(), db, opts)
+}
+
+// start checks the transcript in db and starts the writer on it; it closes
+// db when it fails.
+func start(ctx context.Context, db *sql.DB, opts Options) (*Recorder, error) {
 	// Never extend or sign a chain whose unsigned tail is already broken:
 	// a checkpoint over it would vouch for whatever was done to it.
-	if err := checkTail(context.Background(), db); err != nil {
+	if err := checkTail(ctx, db); err != nil {
 		db.Close()
 		return nil, err
 	}
-	lastCP, err := lastCheckpointSeq(context.Background(), db)
+	lastCP, err := lastCheckpointSeq(ctx, db)
 	if err != nil {
 		db.Close()
 		return nil, err
@@ -284,7 +304,11 @@ func (r *Recorder) drain() {
 }
 
 func (r *Recorder) commit(batch []*pending) {
+	begun := time.Now()
 	err := r.commitBatch(batch)
+	if r.opts.OnCommit != nil {
+		r.opts.OnCommit(len(batch), time.Since(begun), err)
+	}
 	if err != nil {
 		r.logger.Error("recorder commit failed", "records", len(batch), "error", err)
 	}
@@ -300,6 +324,14 @@ func (r *Recorder) commitBatch(batch []*pending) error {
 		return fmt.Errorf("recorder: begin: %w", err)
 	}
 	defer tx.Rollback()
+	if err := lockChain(ctx, r.db, tx); err != nil {
+		return err
+	}
+	if isPostgres(r.db) {
+		if r.lastCheckpoint, err = lastCheckpointSeq(ctx, tx); err != nil {
+			return err
+		}
+	}
 
 	ch, err := openChain(ctx, tx, r.opts.Now().UTC())
 	if err != nil {
@@ -340,6 +372,9 @@ func (r *Recorder) closingCheckpoint() {
 			return fmt.Errorf("recorder: begin: %w", err)
 		}
 		defer tx.Rollback()
+		if err := lockChain(ctx, r.db, tx); err != nil {
+			return err
+		}
 		ch, err := openChain(ctx, tx, r.opts.Now().UTC())
 		if err != nil {
 			return err
