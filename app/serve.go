@@ -19,12 +19,22 @@ import (
 )
 
 // ServeStdio serves MCP on in and out until in closes or ctx ends. The
-// caller is the stdio identity. A line longer than MaxStdioMessageBytes
-// gets a parse error.
+// caller is the stdio identity; when it comes from identity.token_env,
+// serving stops with an error once the token expires. A line longer than
+// MaxStdioMessageBytes gets a parse error.
 func (a *App) ServeStdio(ctx context.Context, in io.Reader, out io.Writer) error {
 	caller, err := a.StdioCaller(ctx)
 	if err != nil {
 		return err
+	}
+	var expires time.Time
+	if env := a.Config.Identity.TokenEnv; env != "" {
+		if expires, err = tokenExpiry(a.getenv(env)); err != nil {
+			return fmt.Errorf("identity.token_env: %w", err)
+		}
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithDeadline(ctx, expires)
+		defer cancel()
 	}
 	a.Logger.Info("serving MCP on stdio", "caller", caller.Subject, "policy_version", a.Engine.Version())
 	s := server.NewStdioServer(a.MCP)
@@ -33,6 +43,10 @@ func (a *App) ServeStdio(ctx context.Context, in io.Reader, out io.Writer) error
 		return identity.WithCaller(guard.WithTransport(ctx, guard.TransportStdio), caller)
 	})
 	err = s.Listen(ctx, &lineCap{r: in, max: MaxStdioMessageBytes}, out)
+	if !expires.IsZero() && errors.Is(ctx.Err(), context.DeadlineExceeded) {
+		return fmt.Errorf("identity.token_env: the token expired at %s; "+
+			"start again with a fresh token", expires.UTC().Format(time.RFC3339))
+	}
 	if err == nil || errors.Is(err, context.Canceled) || errors.Is(err, io.EOF) {
 		return nil
 	}

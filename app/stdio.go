@@ -1,6 +1,15 @@
 package app
 
-import "io"
+import (
+	"bytes"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"io"
+	"math"
+	"strings"
+	"time"
+)
 
 // MaxStdioMessageBytes caps one stdio message (one line), as the HTTP body
 // cap (http.max_body_bytes, default 1 MiB) caps a request.
@@ -41,4 +50,36 @@ func (l *lineCap) Read(p []byte) (int, error) {
 			return len(out), err
 		}
 	}
+}
+
+// tokenExpiry returns the exp of a start-up token that has already been
+// verified (identity.Verifier.VerifyStartupToken requires exp), so that
+// stdio stops serving when the token runs out.
+func tokenExpiry(raw string) (time.Time, error) {
+	tok := strings.TrimSpace(raw)
+	if scheme, rest, ok := strings.Cut(tok, " "); ok && strings.EqualFold(scheme, "bearer") {
+		tok = strings.TrimSpace(rest)
+	}
+	parts := strings.Split(tok, ".")
+	if len(parts) != 3 {
+		return time.Time{}, errors.New("token is not a compact JWS")
+	}
+	payload, err := base64.RawURLEncoding.DecodeString(parts[1])
+	if err != nil {
+		return time.Time{}, errors.New("token payload is not base64url")
+	}
+	dec := json.NewDecoder(bytes.NewReader(payload))
+	dec.UseNumber()
+	var c struct {
+		Exp json.Number `json:"exp"`
+	}
+	if err := dec.Decode(&c); err != nil {
+		return time.Time{}, errors.New("token payload is not a JSON object")
+	}
+	f, err := c.Exp.Float64()
+	if err != nil || math.IsNaN(f) || f <= 0 || f > 1e11 {
+		return time.Time{}, errors.New("token has no usable exp")
+	}
+	sec, frac := math.Modf(f)
+	return time.Unix(int64(sec), int64(frac*1e9)), nil
 }

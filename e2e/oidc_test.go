@@ -745,6 +745,50 @@ func TestStdioTokenEnv(t *testing.T) {
 		}
 	})
 
+	t.Run("token expires while serving", func(t *testing.T) {
+		// Long enough for a slow start, short enough for a test.
+		const life = 15 * time.Second
+		exp := time.Unix(time.Now().Add(life).Unix(), 0)
+		tok := sign(t, is.trusted, is.claims("stdio-brief", map[string]any{
+			"groups": []string{"auditors"}, "exp": exp.Unix()}))
+		f := newStdio(t, tok)
+		ctx, cancel := context.WithTimeout(context.Background(), life+60*time.Second)
+		defer cancel()
+		cmd := exec.CommandContext(ctx, guardBinary(t), "serve", "--config", f.cfgPath)
+		cmd.Env = f.env
+		cmd.Dir = f.dir
+		cmd.Stderr = f.stderr
+		stdin, err := cmd.StdinPipe()
+		must(t, err)
+		defer stdin.Close()
+		stdout, err := cmd.StdoutPipe()
+		must(t, err)
+		must(t, cmd.Start())
+		answers := bufio.NewReader(stdout)
+		for _, req := range []string{
+			`{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-11-25",` +
+				`"capabilities":{},"clientInfo":{"name":"raw","version":"1"}}}`,
+			`{"jsonrpc":"2.0","id":2,"method":"tools/call","params":{"name":"read_file",` +
+				`"arguments":{"target":"workspace","path":"README.md"}}}`,
+		} {
+			_, _ = io.WriteString(stdin, req+"\n")
+			line, err := answers.ReadString('\n')
+			if err != nil || !strings.Contains(line, `"result"`) || strings.Contains(line, `"isError":true`) {
+				t.Fatalf("answer %q (%v) before the token expired\nstderr:\n%s", line, err, f.stderr)
+			}
+		}
+		err = cmd.Wait()
+		if ctx.Err() != nil {
+			t.Fatalf("the guard still served %s after the token expired", time.Since(exp).Round(time.Second))
+		}
+		if err == nil || !strings.Contains(f.stderr.String(), "the token expired at") {
+			t.Fatalf("exit %v; stderr:\n%s", err, f.stderr)
+		}
+		if time.Now().Before(exp) {
+			t.Fatalf("the guard stopped before the token expired: %v", err)
+		}
+	})
+
 	cases := []struct {
 		name  string
 		token func() string
