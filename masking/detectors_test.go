@@ -216,7 +216,8 @@ func TestVendorTokens(t *testing.T) {
 			"[MASKED:slack_token]", one("slack_token")},
 		{"slack app", "xapp-1-A0123456789-0123456789-abcdef", "[MASKED:slack_token]",
 			one("slack_token")},
-		{"slack webhook", "POST https://hooks.slack.com/services/T0000/B0000/XXXXXXXXXXXXXXXXXXXXXXXX",
+		{"slack webhook",
+			"POST https://hooks.slack.com/services/T0000/B0000/XXXXXXXXXXXXXXXXXXXXXXXX",
 			"POST https://hooks.slack.com/[MASKED:slack_token]", one("slack_token")},
 		{"stripe live", "sk_live_51Habcdefghijklmnop", "[MASKED:stripe_key]", one("stripe_key")},
 		{"stripe restricted", "rk_test_51Habcdefghij", "[MASKED:stripe_key]", one("stripe_key")},
@@ -243,7 +244,8 @@ func TestAssignments(t *testing.T) {
 	g := one("generic_api_key")
 	runMaskCases(t, m, []maskCase{
 		{"key=value", "password=hunter2 next", "password=[MASKED:generic_api_key] next", g},
-		{"env", "export DB_PASSWORD='p@ss w0rd'", "export DB_PASSWORD='[MASKED:generic_api_key]'", g},
+		{"env", "export DB_PASSWORD='p@ss w0rd'",
+			"export DB_PASSWORD='[MASKED:generic_api_key]'", g},
 		{"json", `{"api_key": "abc123", "user": "x"}`,
 			`{"api_key": "[MASKED:generic_api_key]", "user": "x"}`, g},
 		{"json escaped quote", `{"secret":"a\"b"}`, `{"secret":"[MASKED:generic_api_key]"}`, g},

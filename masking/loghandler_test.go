@@ -41,7 +41,9 @@ func TestLogHandlerScrubs(t *testing.T) {
 	}{
 		{"message", func(l *slog.Logger) { l.Info("connecting with " + logSecret) },
 			[]string{`"msg":"connecting with [MASKED:secret]"`}},
-		{"string attr", func(l *slog.Logger) { l.Info("x", "dsn", "postgres://u:"+logSecret+"@h/db") },
+		{"string attr", func(l *slog.Logger) {
+			l.Info("x", "dsn", "postgres://u:"+logSecret+"@h/db")
+		},
 			[]string{`"dsn":"postgres://u:[MASKED:secret]@h/db"`}},
 		{"encoded attr", func(l *slog.Logger) { l.Info("x", "basic", b64) },
 			[]string{`"basic":"[MASKED:secret]"`}},
