@@ -14,8 +14,10 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
 	"time"
 
+	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/mark3labs/mcp-go/server"
 
 	"github.com/mcp-guard/mcp-guard/approvals"
@@ -50,12 +52,22 @@ type App struct {
 	postgres  *tools.Postgres
 	oidc      *identity.Verifier
 	approvals *approvals.Service
-	slack     http.Handler
-	wg        sync.WaitGroup
-	closers   []func()
-	getenv    func(string) string
-	cancel    context.CancelFunc
-	bg        context.Context
+	// store is the shared PostgreSQL store of transcripts and approvals
+	// (recorder.postgres_dsn_env); nil for SQLite.
+	store *pgxpool.Pool
+	// bundle feeds the policy when it comes from policy.bundle.
+	bundle  *policy.BundleSource
+	metrics *metrics
+	// streamable is the MCP HTTP handler Handler built, for shutdown.
+	streamable *server.StreamableHTTPServer
+	// draining is set once the server stops taking calls.
+	draining atomic.Bool
+	slack    http.Handler
+	wg       sync.WaitGroup
+	closers  []func()
+	getenv   func(string) string
+	cancel   context.CancelFunc
+	bg       context.Context
 
 	// confirmKey signs in-IDE confirmation states.
 	confirmKey []byte
@@ -88,6 +100,7 @@ func Build(ctx context.Context, cfg *config.Config, o Options) (*App, error) {
 	a.closers = append(a.closers, pg.Close)
 	secrets := append([]string{}, pg.Secrets()...)
 	secrets = append(secrets, a.envSecrets()...)
+	secrets = append(secrets, a.storePassword()...)
 
 	hashKey, err := loadOrCreateKey(filepath.Join(filepath.Dir(cfg.Recorder.Path), "mask-hash.key"), 32)
 	if err != nil {
@@ -99,29 +112,14 @@ func Build(ctx context.Context, cfg *config.Config, o Options) (*App, error) {
 	}
 	a.Logger = newLogger(cfg.Log, o.Stderr, a.Masker)
 	pg.SetLogger(a.Logger.With("component", "postgres"))
+	a.metrics = newMetrics(a)
 
-	a.Engine, err = policy.New(ctx, cfg.Policy.Dir, a.Logger.With("component", "policy"),
-		policy.WithInputSchema(guard.InputSchema()))
-	if err != nil {
+	if err := a.buildPolicy(ctx); err != nil {
 		return nil, err
 	}
-	if cfg.Policy.Dir != "" && *cfg.Policy.Watch {
-		go a.Engine.Watch(a.bg, 2*time.Second)
-	}
-
-	signingKey, err := recorder.SigningKey(cfg.Recorder.SigningKeyFile, cfg.Recorder.Path)
-	if err != nil {
+	if err := a.buildRecorder(ctx); err != nil {
 		return nil, err
 	}
-	a.Recorder, err = recorder.Open(cfg.Recorder.Path, recorder.Options{
-		Synchronous: cfg.Recorder.Synchronous,
-		SigningKey:  signingKey,
-		Logger:      a.Logger.With("component", "recorder"),
-	})
-	if err != nil {
-		return nil, err
-	}
-	a.closers = append(a.closers, func() { a.Recorder.Close() })
 
 	shell := tools.Shell{}
 	remote, err := a.buildRemote()
@@ -144,6 +142,7 @@ func Build(ctx context.Context, cfg *config.Config, o Options) (*App, error) {
 		Tools:    toolset,
 		Masker:   guard.ResultMasker{M: a.Masker},
 		Approver: approver,
+		Metrics:  a.metrics,
 		Logger:   a.Logger.With("component", "guard"),
 
 		ConfirmKey: a.confirmKey, // loaded by buildApprovals
@@ -156,6 +155,101 @@ func Build(ctx context.Context, cfg *config.Config, o Options) (*App, error) {
 	return a, nil
 }
 
+// buildPolicy compiles the policy: the configured directory (watched when
+// asked), a signed bundle, or the bundled default.
+func (a *App) buildPolicy(ctx context.Context) error {
+	cfg := a.Config.Policy
+	log := a.Logger.With("component", "policy")
+	if b := cfg.Bundle; b != nil {
+		eng, src, err := policy.NewBundleEngine(ctx, policy.BundleOptions{
+			URL: b.URL, PublicKeyFile: b.PublicKeyFile, KeyID: b.KeyID,
+			Algorithm: b.Algorithm, Poll: b.Poll.Duration,
+		}, log, policy.WithInputSchema(guard.InputSchema()))
+		if err != nil {
+			return fmt.Errorf("policy.bundle: %w", err)
+		}
+		a.Engine, a.bundle = eng, src
+		a.closers = append(a.closers, src.Close)
+		return nil
+	}
+	var err error
+	a.Engine, err = policy.New(ctx, cfg.Dir, log, policy.WithInputSchema(guard.InputSchema()))
+	if err != nil {
+		return err
+	}
+	if cfg.Dir != "" && *cfg.Watch {
+		go a.Engine.Watch(a.bg, 2*time.Second)
+	}
+	return nil
+}
+
+// buildRecorder opens the transcript: the shared PostgreSQL store when
+// recorder.postgres_dsn_env is set, else the SQLite file. Key files live
+// beside recorder.path either way.
+func (a *App) buildRecorder(ctx context.Context) error {
+	cfg := a.Config.Recorder
+	signingKey, err := recorder.SigningKey(cfg.SigningKeyFile, cfg.Path)
+	if err != nil {
+		return err
+	}
+	opts := recorder.Options{
+		Synchronous: cfg.Synchronous,
+		SigningKey:  signingKey,
+		Logger:      a.Logger.With("component", "recorder"),
+		OnCommit:    a.metrics.committed,
+	}
+	if cfg.PostgresDSNEnv == "" {
+		a.Recorder, err = recorder.Open(cfg.Path, opts)
+	} else if a.store, err = a.openStore(ctx); err == nil {
+		a.Recorder, err = recorder.OpenPostgres(ctx, a.store, opts)
+	}
+	if err != nil {
+		return err
+	}
+	a.closers = append(a.closers, func() { a.Recorder.Close() })
+	return nil
+}
+
+// openStore connects to the shared PostgreSQL store. Errors never quote
+// the DSN, which holds a password.
+func (a *App) openStore(ctx context.Context) (*pgxpool.Pool, error) {
+	env := a.Config.Recorder.PostgresDSNEnv
+	dsn := a.getenv(env)
+	if dsn == "" {
+		return nil, fmt.Errorf("recorder.postgres_dsn_env: %s is empty", env)
+	}
+	pc, err := pgxpool.ParseConfig(dsn)
+	if err != nil {
+		return nil, fmt.Errorf("recorder.postgres_dsn_env: %s does not parse as a "+
+			"PostgreSQL connection string", env)
+	}
+	pc.ConnConfig.RuntimeParams["application_name"] = "mcp-guard"
+	pool, err := pgxpool.NewWithConfig(ctx, pc)
+	if err != nil {
+		return nil, fmt.Errorf("recorder: connect to the shared store: %w", err)
+	}
+	if err := pool.Ping(ctx); err != nil {
+		pool.Close()
+		return nil, fmt.Errorf("recorder: connect to the shared store: %w", err)
+	}
+	a.closers = append(a.closers, pool.Close)
+	return pool, nil
+}
+
+// storePassword returns the password of the shared store's DSN, if any,
+// so that it is scrubbed on its own too.
+func (a *App) storePassword() []string {
+	env := a.Config.Recorder.PostgresDSNEnv
+	if env == "" {
+		return nil
+	}
+	pc, err := pgxpool.ParseConfig(a.getenv(env))
+	if err != nil || pc.ConnConfig.Password == "" {
+		return nil
+	}
+	return []string{pc.ConnConfig.Password}
+}
+
 // envSecrets returns secrets the server holds through its environment:
 // Slack tokens and similar values named in the configuration.
 func (a *App) envSecrets() []string {
@@ -163,7 +257,7 @@ func (a *App) envSecrets() []string {
 	if s := a.Config.Approvals.Slack; s != nil {
 		names = append(names, s.BotTokenEnv, s.SigningSecretEnv, s.SocketModeAppTokenEnv)
 	}
-	names = append(names, a.Config.Identity.TokenEnv)
+	names = append(names, a.Config.Identity.TokenEnv, a.Config.Recorder.PostgresDSNEnv)
 	for _, t := range a.Config.Targets {
 		names = append(names, t.KeyEnv)
 	}

@@ -46,7 +46,11 @@ func (a *App) buildApprovals(ctx context.Context) (guard.Approver, error) {
 	if notifier != nil {
 		opts.Notifier = notifier
 	}
-	svc, err := approvals.New(a.Recorder.DB(), opts)
+	var st approvals.Store = approvals.NewSQLiteStore(a.Recorder.DB())
+	if a.store != nil {
+		st = approvals.NewPostgresStore(a.store, a.Logger.With("component", "approvals"))
+	}
+	svc, err := approvals.NewWithStore(ctx, st, opts)
 	if err != nil {
 		return nil, err
 	}

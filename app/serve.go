@@ -60,9 +60,11 @@ func (w slogWriter) Write(p []byte) (int, error) {
 	return len(p), nil
 }
 
-// Handler returns the HTTP handler: /mcp behind authentication, /healthz,
-// the protected resource metadata, and the Slack interactions endpoint
-// when Slack is configured.
+// Handler returns the HTTP handler: /mcp behind authentication, /healthz
+// (the process is alive), /readyz (it should be sent calls: policy and
+// store ready, not shutting down), /metrics (Prometheus), the protected
+// resource metadata, and the Slack interactions endpoint when Slack is
+// configured.
 func (a *App) Handler(ctx context.Context, addr string) (http.Handler, error) {
 	cfg := a.Config
 	v, err := a.verifier(ctx)
@@ -99,7 +101,8 @@ func (a *App) Handler(ctx context.Context, addr string) (http.Handler, error) {
 		}),
 	)
 	mux := http.NewServeMux()
-	mux.Handle("/mcp", identity.Middleware(hopts, streamable))
+	a.streamable = streamable
+	mux.Handle("/mcp", a.refuseWhileDraining(identity.Middleware(hopts, streamable)))
 	prm := identity.ProtectedResourceHandler(hopts)
 	mux.Handle("/.well-known/oauth-protected-resource", prm)
 	mux.Handle("/.well-known/oauth-protected-resource/", prm)
@@ -107,6 +110,8 @@ func (a *App) Handler(ctx context.Context, addr string) (http.Handler, error) {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 		_, _ = io.WriteString(w, "ok\n")
 	})
+	mux.Handle("/readyz", a.readyHandler())
+	mux.Handle("/metrics", a.metrics.handler())
 	if h := a.slackHandler(); h != nil {
 		mux.Handle("/slack/interactions", h)
 	}
@@ -114,8 +119,10 @@ func (a *App) Handler(ctx context.Context, addr string) (http.Handler, error) {
 }
 
 // ServeHTTP serves streamable HTTP on addr until ctx ends, then shuts down
-// gracefully. Without an OIDC issuer it listens on loopback only, as the
-// configured identity.
+// gracefully: it stops taking calls, answers calls waiting for approval
+// approval_pending, and lets the others finish within
+// http.shutdown_timeout. Without an OIDC issuer it listens on loopback
+// only, as the configured identity.
 func (a *App) ServeHTTP(ctx context.Context, addr string, ready func(net.Addr)) error {
 	if len(a.Config.Auth.OIDC) == 0 && !loopback(addr) {
 		return fmt.Errorf("http: %s is not a loopback address; without auth.oidc the guard only listens on loopback", addr)
@@ -159,12 +166,7 @@ func (a *App) ServeHTTP(ctx context.Context, addr string, ready func(net.Addr)) 
 		return fmt.Errorf("http: %w", err)
 	case <-ctx.Done():
 	}
-	shutdown, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	if err := srv.Shutdown(shutdown); err != nil {
-		return fmt.Errorf("http: shutdown: %w", err)
-	}
-	return nil
+	return a.shutdown(srv, a.streamable)
 }
 
 func loopback(addr string) bool {
