@@ -135,9 +135,9 @@ func (*Postgres) Spec() Spec {
 		Title: "Query a database",
 		Description: "Runs exactly one SQL statement on a PostgreSQL target and returns the " +
 			"columns and rows. Statements that only read run in a read-only transaction with " +
-			"a timeout and a row cap; writes need a person's approval; statements that reach " +
-			"the server's files, programs or other sessions are refused. Sensitive values " +
-			"are masked." + notice,
+			"a timeout, a row cap and a size cap; writes need a person's approval; statements " +
+			"that reach the server's files, programs or other sessions are refused. Sensitive " +
+			"values are masked." + notice,
 		Input: json.RawMessage(`{"type": "object", "properties": {
 			"target": {"type": "string", "description": "Name of a postgres target (see list_targets)."},
 			"sql": {"type": "string", "minLength": 1, "maxLength": 262144, "description": "One SQL statement."},
@@ -147,6 +147,7 @@ func (*Postgres) Spec() Spec {
 				"properties": {"name": {"type": "string"}, "type": {"type": "string"}}}},
 			"rows": {"type": "array", "items": {"type": "array"}},
 			"row_count": {"type": "integer"}, "truncated": {"type": "boolean"},
+			"truncated_at": {"type": "string", "enum": ["max_rows", "max_output_bytes"]},
 			"command": {"type": "string"}, "rows_affected": {"type": "integer"}`),
 		Kinds: []string{config.KindPostgres},
 	}
@@ -292,11 +293,24 @@ func (p *Postgres) collect(conn *pgxpool.Conn, br pgx.BatchResults, l Limits) (*
 		cols[i] = Column{Name: f.Name, Type: typ}
 	}
 	out := [][]any{}
-	truncated := false
+	truncated, truncatedAt := false, ""
+	size := 0
 	for rows.Next() {
 		if len(out) >= l.MaxRows {
-			truncated = true
+			truncated, truncatedAt = true, "max_rows"
 			break
+		}
+		// Rows stream from the server; what is kept is bounded by the row
+		// cap and by the output size cap, so memory stays bounded however
+		// high max_rows is set. The size counts the values as they came
+		// over the wire, near their size in the answer.
+		if l.MaxOutputBytes > 0 {
+			n := rowWireSize(rows.RawValues())
+			if size+n > l.MaxOutputBytes {
+				truncated, truncatedAt = true, "max_output_bytes"
+				break
+			}
+			size += n
 		}
 		vals, err := rows.Values()
 		if err != nil {
@@ -329,11 +343,24 @@ func (p *Postgres) collect(conn *pgxpool.Conn, br pgx.BatchResults, l Limits) (*
 	structured := map[string]any{
 		"columns": colOut, "rows": rowsOut, "row_count": len(out), "truncated": truncated,
 	}
+	if truncated {
+		structured["truncated_at"] = truncatedAt
+	}
 	if len(fields) == 0 {
 		structured["command"] = tag.String()
 		structured["rows_affected"] = tag.RowsAffected()
 	}
 	return &Result{Structured: structured, Columns: cols}, fields, truncated, nil
+}
+
+// rowWireSize is the size of a row's values as the server sent them, with
+// a few bytes per value for the quotes and commas of JSON.
+func rowWireSize(raw [][]byte) int {
+	n := 2
+	for _, v := range raw {
+		n += len(v) + 4
+	}
+	return n
 }
 
 // resolveSources looks up the table and column each result column was read

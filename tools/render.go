@@ -85,7 +85,11 @@ func renderRows(s map[string]any) string {
 	}
 	fmt.Fprintf(&b, "(%d rows", len(rows))
 	if t, _ := s["truncated"].(bool); t {
-		b.WriteString(", truncated at the row limit")
+		if s["truncated_at"] == "max_output_bytes" {
+			b.WriteString(", truncated at the size limit")
+		} else {
+			b.WriteString(", truncated at the row limit")
+		}
 	}
 	b.WriteString(")\n")
 	return b.String()
