@@ -61,6 +61,7 @@ type options struct {
 
 	profilePath    string
 	profileClients int
+	profileQuery   string
 }
 
 var allPhases = []string{"latency", "throughput", "startup", "memory"}
@@ -80,6 +81,7 @@ func parseFlags(args []string) (options, error) {
 	quick := fs.Bool("quick", false, "a short run, for trying the benchmark itself")
 	fs.StringVar(&o.profilePath, "profile", "", "only CPU-profile an in-process guard, writing the profile here")
 	fs.IntVar(&o.profileClients, "profile-clients", 1, "clients while profiling")
+	fs.StringVar(&o.profileQuery, "profile-query", "one", "query to profile: one, thousand or million rows")
 	duration := fs.Duration("duration", 0, "measured time per throughput run, or of the profile (default 5s)")
 	if err := fs.Parse(args); err != nil {
 		return o, err

@@ -11,13 +11,14 @@ import (
 )
 
 // MemoryRow is the guard's memory while it answers the million-row query
-// over stdio under one row cap.
+// over stdio under one pair of limits.
 type MemoryRow struct {
-	MaxRows int `json:"max_rows"`
-	// Rows is how many rows the answer held; Truncated says the cap cut
-	// the result.
-	Rows      int  `json:"rows"`
-	Truncated bool `json:"truncated"`
+	MaxRows        int `json:"max_rows"`
+	MaxOutputBytes int `json:"max_output_bytes"`
+	// Rows is how many rows the answer held; TruncatedAt names the limit
+	// that cut the result, if one did.
+	Rows        int    `json:"rows"`
+	TruncatedAt string `json:"truncated_at"`
 	// ResponseBytes is the size of the answer as JSON.
 	ResponseBytes int `json:"response_bytes"`
 	// Seconds is how long the call took.
@@ -29,23 +30,44 @@ type MemoryRow struct {
 	EndKB      int64 `json:"end_kb"`
 }
 
-// memory runs the million-row query on a guard with the default row cap
-// and on one whose cap is raised to a million, reading the process's peak
-// resident set from /proc.
+// memoryCases are the limits the million-row query runs under, and how
+// many rows each must answer (0: cut by the size cap).
+var memoryCases = []struct {
+	lim  limits
+	rows int
+}{
+	{limits{}, defaultMaxRows},
+	{limits{maxRows: millionRows}, 0},
+	{limits{maxRows: millionRows, maxOutputBytes: 256 << 20}, millionRows},
+}
+
+// memory runs the million-row query on a guard with the default limits,
+// with the row cap raised to a million, and with the size cap raised too,
+// reading the process's peak resident set from /proc.
 func (r *runner) memory(ctx context.Context) error {
-	for _, maxRows := range []int{defaultMaxRows, millionRows} {
-		row, err := r.memoryRun(ctx, maxRows)
+	for _, mc := range memoryCases {
+		row, err := r.memoryRun(ctx, mc.lim)
 		if err != nil {
 			return err
+		}
+		switch {
+		case mc.rows > 0 && row.Rows != mc.rows:
+			return fmt.Errorf("%+v: %d rows came back, want %d", mc.lim, row.Rows, mc.rows)
+		case mc.rows == 0 && row.TruncatedAt != "max_output_bytes":
+			return fmt.Errorf("%+v: not cut by the size cap (%d rows, %q)", mc.lim, row.Rows, row.TruncatedAt)
 		}
 		r.res.Memory = append(r.res.Memory, row)
 	}
 	return nil
 }
 
-func (r *runner) memoryRun(ctx context.Context, maxRows int) (MemoryRow, error) {
-	r.logf("memory: million-row query, max_rows %d", maxRows)
-	conf, err := r.w.writeConfig(fmt.Sprintf("memory-%d", maxRows), maxRows)
+func (r *runner) memoryRun(ctx context.Context, lim limits) (MemoryRow, error) {
+	row := MemoryRow{
+		MaxRows:        max(lim.maxRows, defaultMaxRows),
+		MaxOutputBytes: max(lim.maxOutputBytes, defaultMaxOutput),
+	}
+	r.logf("memory: million-row query, max_rows %d, max_output_bytes %d", row.MaxRows, row.MaxOutputBytes)
+	conf, err := r.w.writeConfig(fmt.Sprintf("memory-%d-%d", row.MaxRows, row.MaxOutputBytes), lim)
 	if err != nil {
 		return MemoryRow{}, err
 	}
@@ -61,7 +83,6 @@ func (r *runner) memoryRun(ctx context.Context, maxRows int) (MemoryRow, error) 
 	if err := queryCall(ctx, s.client, sqlOneRow, 1); err != nil {
 		return MemoryRow{}, err
 	}
-	row := MemoryRow{MaxRows: maxRows}
 	if row.BaselineKB, err = procStatus(s.pid(), "VmHWM"); err != nil {
 		return MemoryRow{}, err
 	}
@@ -83,11 +104,8 @@ func (r *runner) memoryRun(ctx context.Context, maxRows int) (MemoryRow, error) 
 	}
 	row.Rows = rowCount(res)
 	m, _ := res.StructuredContent.(map[string]any)
-	row.Truncated, _ = m["truncated"].(bool)
+	row.TruncatedAt, _ = m["truncated_at"].(string)
 	row.ResponseBytes = resultBytes(res)
-	if want := min(maxRows, millionRows); row.Rows != want {
-		return MemoryRow{}, fmt.Errorf("max_rows %d: %d rows came back, want %d", maxRows, row.Rows, want)
-	}
 	return row, nil
 }
 

@@ -16,12 +16,32 @@ import (
 	"github.com/mcp-guard/mcp-guard/config"
 )
 
+// profileQueries are the queries -profile-query names, with the row cap
+// they need.
+var profileQueries = map[string]struct {
+	sql  string
+	rows int
+	lim  limits
+}{
+	"one":      {sqlOneRow, 1, limits{}},
+	"thousand": {sqlThousand, 1000, limits{}},
+	"million":  {sqlMillion, millionRows, limits{millionRows, 256 << 20}},
+}
+
 // profile serves the guard in this process, built by app.Build from the
 // main configuration and served by app.Handler on loopback, and
-// CPU-profiles it while clients call the 1-row query over HTTP. The
+// CPU-profiles it while clients call a query over HTTP. The
 // profile includes the clients; read it for the guard's own frames.
 func (r *runner) profile(ctx context.Context) error {
-	cfg, err := config.Load(r.w.conf)
+	q, ok := profileQueries[r.opts.profileQuery]
+	if !ok {
+		return fmt.Errorf("-profile-query %q: want one, thousand or million", r.opts.profileQuery)
+	}
+	conf, err := r.w.writeConfig("profile", q.lim)
+	if err != nil {
+		return err
+	}
+	cfg, err := config.Load(conf)
 	if err != nil {
 		return err
 	}
@@ -78,7 +98,7 @@ func (r *runner) profile(ctx context.Context) error {
 					return
 				default:
 				}
-				if err := queryCall(ctx, c, sqlOneRow, 1); err != nil {
+				if err := queryCall(ctx, c, q.sql, q.rows); err != nil {
 					errs <- err
 					return
 				}

@@ -84,7 +84,8 @@ func writeMethod(p printer, s Settings) {
 	p("  PostgreSQL), over stdio, %d starts per transcript.", s.Starts)
 	p("- **Memory.** Peak resident set (VmHWM in /proc/PID/status) of the guard while")
 	p("  it answers `SELECT g, md5(g::text) FROM generate_series(1,1000000) g` over")
-	p("  stdio, under the default row cap and with limits.max_rows raised to 1,000,000.")
+	p("  stdio: under the default limits, with limits.max_rows raised to 1,000,000, and")
+	p("  with limits.max_output_bytes raised to 256 MiB as well.")
 	p("")
 }
 
@@ -204,13 +205,23 @@ func writeMemory(p printer, rows []MemoryRow) {
 	}
 	p("## Memory while a million rows stream")
 	p("")
-	p("| limits.max_rows | rows answered | truncated | answer size | time | peak RSS before | peak RSS | RSS after |")
-	p("|--:|--:|---|--:|--:|--:|--:|--:|")
+	p("| max_rows | max_output_bytes | rows answered | cut by | answer size | time | peak RSS before | peak RSS | RSS after |")
+	p("|--:|--:|--:|---|--:|--:|--:|--:|--:|")
 	for _, r := range rows {
-		p("| %d | %d | %t | %s | %.2f s | %s | %s | %s |", r.MaxRows, r.Rows, r.Truncated,
-			fmtBytes(float64(r.ResponseBytes)), r.Seconds, fmtBytes(float64(r.BaselineKB)*1024),
-			fmtBytes(float64(r.PeakKB)*1024), fmtBytes(float64(r.EndKB)*1024))
+		cut := r.TruncatedAt
+		if cut == "" {
+			cut = "-"
+		}
+		p("| %d | %s | %d | %s | %s | %.2f s | %s | %s | %s |", r.MaxRows,
+			fmtBytes(float64(r.MaxOutputBytes)), r.Rows, cut, fmtBytes(float64(r.ResponseBytes)),
+			r.Seconds, fmtBytes(float64(r.BaselineKB)*1024), fmtBytes(float64(r.PeakKB)*1024),
+			fmtBytes(float64(r.EndKB)*1024))
 	}
+	p("")
+	p("Rows stream from PostgreSQL and the guard keeps at most max_rows of them and at")
+	p("most max_output_bytes of their wire size; it stops reading (and drops the")
+	p("connection) at either cap. An MCP answer is one JSON-RPC message, so with both")
+	p("caps raised the whole answer is held, and memory grows with it.")
 	p("")
 }
 

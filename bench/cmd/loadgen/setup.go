@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"os"
@@ -13,14 +14,19 @@ import (
 // The statements measured. They read a table, so that the guard follows
 // result columns to their source as it does for real queries.
 const (
-	sqlOneRow      = "SELECT id, name, price, created_at FROM bench_items WHERE id = 42"
-	sqlThousand    = "SELECT id, name, price, created_at FROM bench_items ORDER BY id"
-	sqlMillion     = "SELECT g, md5(g::text) FROM generate_series(1,1000000) g"
-	millionRows    = 1000000
-	benchFile      = "notes.txt"
-	shellCommand   = "echo hi"
-	defaultMaxRows = 1000 // the guard's limits.max_rows default
+	sqlOneRow        = "SELECT id, name, price, created_at FROM bench_items WHERE id = 42"
+	sqlThousand      = "SELECT id, name, price, created_at FROM bench_items ORDER BY id"
+	sqlMillion       = "SELECT g, md5(g::text) FROM generate_series(1,1000000) g"
+	millionRows      = 1000000
+	benchFile        = "notes.txt"
+	shellCommand     = "echo hi"
+	defaultMaxRows   = 1000    // the guard's limits.max_rows default
+	defaultMaxOutput = 1 << 20 // and its limits.max_output_bytes default
 )
+
+// limits are the guard's limits.max_rows and limits.max_output_bytes;
+// zero keeps the default.
+type limits struct{ maxRows, maxOutputBytes int }
 
 // world is what the servers run against: a work directory holding the
 // configurations, the transcript, a files root and a shell workdir.
@@ -49,7 +55,7 @@ func newWorld(dir, dsn string) (*world, error) {
 		"LANG=C.UTF-8",
 		"BENCH_DSN=" + dsn,
 	}
-	conf, err := w.writeConfig("guard", 0)
+	conf, err := w.writeConfig("guard", limits{})
 	if err != nil {
 		return nil, err
 	}
@@ -58,13 +64,14 @@ func newWorld(dir, dsn string) (*world, error) {
 }
 
 // writeConfig writes a guard configuration named name whose transcript
-// lives in its own directory; maxRows 0 keeps the default row cap. The
+// lives in its own directory; limits zero keep the defaults. The
 // HTTP rate limit is raised out of the way: it is a per-caller guard
 // against runaway clients, and every benchmark client is one caller.
-func (w *world) writeConfig(name string, maxRows int) (string, error) {
+func (w *world) writeConfig(name string, lim limits) (string, error) {
 	var limits string
-	if maxRows > 0 {
-		limits = fmt.Sprintf("limits: {max_rows: %d}\n", maxRows)
+	if lim.maxRows > 0 || lim.maxOutputBytes > 0 {
+		limits = fmt.Sprintf("limits: {max_rows: %d, max_output_bytes: %d}\n",
+			cmp.Or(lim.maxRows, defaultMaxRows), cmp.Or(lim.maxOutputBytes, defaultMaxOutput))
 	}
 	cfg := fmt.Sprintf(`identity: {subject: bench, email: bench@example.com, groups: [developers]}
 recorder: {path: %q}

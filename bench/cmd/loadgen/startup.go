@@ -25,7 +25,7 @@ type StartupRow struct {
 // transcript each time, and on the transcript the earlier phases wrote.
 func (r *runner) startup(ctx context.Context) error {
 	fresh := func(i int) (string, error) {
-		return r.w.writeConfig(fmt.Sprintf("startup-%d", i), 0)
+		return r.w.writeConfig(fmt.Sprintf("startup-%d", i), limits{})
 	}
 	row, err := r.startupRuns(ctx, "fresh (created at start)", fresh)
 	if err != nil {
