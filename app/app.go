@@ -183,6 +183,34 @@ func (a *App) buildPolicy(ctx context.Context) error {
 	return nil
 }
 
+// LoadPolicy compiles the configured policy once, for commands that do
+// not serve (check, policy evaluate): the directory, the bundled default,
+// or the signed bundle, which must then be reachable and verify. The
+// version it returns names the bundle's revision too.
+func LoadPolicy(ctx context.Context, cfg *config.Config) (*policy.Engine, string, error) {
+	b := cfg.Policy.Bundle
+	if b == nil {
+		eng, err := policy.New(ctx, cfg.Policy.Dir, slog.New(slog.DiscardHandler),
+			policy.WithInputSchema(guard.InputSchema()))
+		if err != nil {
+			return nil, "", err
+		}
+		return eng, eng.Version(), nil
+	}
+	eng, src, err := policy.NewBundleEngine(ctx, policy.BundleOptions{
+		URL: b.URL, PublicKeyFile: b.PublicKeyFile, KeyID: b.KeyID,
+		Algorithm: b.Algorithm, Poll: b.Poll.Duration, FirstWait: 15 * time.Second,
+	}, slog.New(slog.DiscardHandler), policy.WithInputSchema(guard.InputSchema()))
+	if err != nil {
+		return nil, "", fmt.Errorf("policy.bundle: %w", err)
+	}
+	defer src.Close()
+	if !src.Ready() {
+		return nil, "", fmt.Errorf("policy.bundle: no bundle could be activated: %w", src.Err())
+	}
+	return eng, fmt.Sprintf("%s, bundle revision %q", eng.Version(), src.Revision()), nil
+}
+
 // buildRecorder opens the transcript: the shared PostgreSQL store when
 // recorder.postgres_dsn_env is set, else the SQLite file. Key files live
 // beside recorder.path either way.

@@ -9,7 +9,6 @@ import (
 	"github.com/mcp-guard/mcp-guard/guard"
 	"github.com/mcp-guard/mcp-guard/identity"
 	"github.com/mcp-guard/mcp-guard/masking"
-	"github.com/mcp-guard/mcp-guard/policy"
 	"github.com/mcp-guard/mcp-guard/tools"
 )
 
@@ -21,7 +20,7 @@ func Evaluate(ctx context.Context, cfg *config.Config, tool string, args map[str
 	Email   string   `json:"email"`
 	Groups  []string `json:"groups"`
 }) (guard.Evaluation, error) {
-	eng, err := policy.New(ctx, cfg.Policy.Dir, nil, policy.WithInputSchema(guard.InputSchema()))
+	eng, _, err := LoadPolicy(ctx, cfg)
 	if err != nil {
 		return guard.Evaluation{}, err
 	}

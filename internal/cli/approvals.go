@@ -1,13 +1,16 @@
 package cli
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"io"
+	"os"
 	"strings"
 	"text/tabwriter"
 	"time"
 
+	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/spf13/cobra"
 
 	"github.com/mcp-guard/mcp-guard/approvals"
@@ -26,12 +29,12 @@ func newApprovals() *cobra.Command {
 			"database is trusted to say who they are, as with direct database access.",
 	}
 	cmd.PersistentFlags().StringVar(&cfgPath, "config", "mcp-guard.yaml", "configuration file")
-	open := func() (*approvals.Service, func(), error) {
+	open := func(ctx context.Context) (*approvals.Service, func(), error) {
 		cfg, err := config.Load(cfgPath)
 		if err != nil {
 			return nil, nil, err
 		}
-		db, err := recorder.OpenDB(cfg.Recorder.Path, cfg.Recorder.Synchronous)
+		st, done, err := approvalStore(ctx, cfg)
 		if err != nil {
 			return nil, nil, err
 		}
@@ -39,14 +42,14 @@ func newApprovals() *cobra.Command {
 		for i, p := range cfg.Approvals.People {
 			people[i] = approvals.Person{Email: p.Email, SlackUser: p.SlackUser, Groups: p.Groups}
 		}
-		svc, err := approvals.New(db, approvals.Options{
+		svc, err := approvals.NewWithStore(ctx, st, approvals.Options{
 			People: people, Expiry: cfg.Approvals.Expiry.Duration, Wait: cfg.Approvals.Wait.Duration,
 		})
 		if err != nil {
-			db.Close()
+			done()
 			return nil, nil, err
 		}
-		return svc, func() { db.Close() }, nil
+		return svc, done, nil
 	}
 
 	var state, subject string
@@ -56,7 +59,7 @@ func newApprovals() *cobra.Command {
 		Short: "List recent approval requests (pending first when --state pending)",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			svc, done, err := open()
+			svc, done, err := open(cmd.Context())
 			if err != nil {
 				return err
 			}
@@ -85,7 +88,7 @@ func newApprovals() *cobra.Command {
 		Short: "Show one request in full, with its decisions",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			svc, done, err := open()
+			svc, done, err := open(cmd.Context())
 			if err != nil {
 				return err
 			}
@@ -112,7 +115,7 @@ func newApprovals() *cobra.Command {
 				if as == "" {
 					return fmt.Errorf("--as EMAIL is required: who is deciding")
 				}
-				svc, done, err := open()
+				svc, done, err := open(cmd.Context())
 				if err != nil {
 					return err
 				}
@@ -130,6 +133,36 @@ func newApprovals() *cobra.Command {
 	}
 	cmd.AddCommand(list, show, decide(true), decide(false))
 	return cmd
+}
+
+// approvalStore opens where the guard keeps its approval requests: the
+// shared PostgreSQL store (recorder.postgres_dsn_env), whose other
+// replicas hear of a decision at once, or the SQLite file. The function
+// returned closes it.
+func approvalStore(ctx context.Context, cfg *config.Config) (approvals.Store, func(), error) {
+	env := cfg.Recorder.PostgresDSNEnv
+	if env == "" {
+		db, err := recorder.OpenDB(cfg.Recorder.Path, cfg.Recorder.Synchronous)
+		if err != nil {
+			return nil, nil, err
+		}
+		return approvals.NewSQLiteStore(db), func() { db.Close() }, nil
+	}
+	dsn := os.Getenv(env)
+	if dsn == "" {
+		return nil, nil, fmt.Errorf("recorder.postgres_dsn_env: %s is empty", env)
+	}
+	pc, err := pgxpool.ParseConfig(dsn)
+	if err != nil {
+		return nil, nil, fmt.Errorf("recorder.postgres_dsn_env: %s does not parse as a "+
+			"PostgreSQL connection string", env)
+	}
+	pc.ConnConfig.RuntimeParams["application_name"] = "mcp-guard approvals"
+	pool, err := pgxpool.NewWithConfig(ctx, pc)
+	if err != nil {
+		return nil, nil, fmt.Errorf("approvals: connect to the shared store: %w", err)
+	}
+	return approvals.NewPostgresStore(pool, nil), pool.Close, nil
 }
 
 func showRequest(w io.Writer, r *approvals.Request) error {

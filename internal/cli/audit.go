@@ -72,11 +72,34 @@ func (s *auditSource) path() (string, *config.Config, error) {
 
 // openRO opens the database read-only.
 func (s *auditSource) openRO() (*sql.DB, *config.Config, error) {
+	return s.open(true)
+}
+
+// open opens the transcript: the file given with --db, else the shared
+// PostgreSQL store when the configuration names one
+// (recorder.postgres_dsn_env), else the configured SQLite file.
+func (s *auditSource) open(readOnly bool) (*sql.DB, *config.Config, error) {
 	path, cfg, err := s.path()
 	if err != nil {
 		return nil, nil, err
 	}
-	db, err := recorder.OpenReadOnly(path)
+	if s.dbPath == "" && cfg.Recorder.PostgresDSNEnv != "" {
+		env := cfg.Recorder.PostgresDSNEnv
+		dsn := os.Getenv(env)
+		if dsn == "" {
+			return nil, nil, fmt.Errorf("recorder.postgres_dsn_env: %s is empty", env)
+		}
+		db, err := recorder.OpenPostgresDB(s.cmd.Context(), dsn, readOnly)
+		return db, cfg, err
+	}
+	var db *sql.DB
+	if readOnly {
+		db, err = recorder.OpenReadOnly(path)
+	} else if _, err = os.Stat(path); err != nil {
+		err = fmt.Errorf("open transcript: %w", err)
+	} else {
+		db, err = recorder.OpenDB(path, "normal")
+	}
 	if err != nil {
 		return nil, nil, err
 	}
@@ -297,7 +320,7 @@ func newAuditPrune() *cobra.Command {
 			if err != nil {
 				return fmt.Errorf("--before: %w", err)
 			}
-			path, cfg, err := src.path()
+			_, cfg, err := src.path()
 			if err != nil {
 				return err
 			}
@@ -316,10 +339,7 @@ func newAuditPrune() *cobra.Command {
 					return err
 				}
 			}
-			if _, err := os.Stat(path); err != nil {
-				return fmt.Errorf("open transcript: %w", err)
-			}
-			db, err := recorder.OpenDB(path, "normal")
+			db, _, err := src.open(false)
 			if err != nil {
 				return err
 			}

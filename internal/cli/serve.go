@@ -11,8 +11,6 @@ import (
 
 	"github.com/mcp-guard/mcp-guard/app"
 	"github.com/mcp-guard/mcp-guard/config"
-	"github.com/mcp-guard/mcp-guard/guard"
-	"github.com/mcp-guard/mcp-guard/policy"
 	"github.com/mcp-guard/mcp-guard/tools"
 )
 
@@ -59,7 +57,7 @@ func newCheck() *cobra.Command {
 				return err
 			}
 			ctx := context.Background()
-			eng, err := policy.New(ctx, cfg.Policy.Dir, nil, policy.WithInputSchema(guard.InputSchema()))
+			_, version, err := app.LoadPolicy(ctx, cfg)
 			if err != nil {
 				return err
 			}
@@ -70,7 +68,7 @@ func newCheck() *cobra.Command {
 			pg.Close()
 			out := cmd.OutOrStdout()
 			fmt.Fprintf(out, "configuration %s is valid\n", cfgPath)
-			fmt.Fprintf(out, "policy %s compiles (%s)\n", policyName(cfg), eng.Version())
+			fmt.Fprintf(out, "policy %s compiles (%s)\n", policyName(cfg), version)
 			for _, t := range cfg.Targets {
 				fmt.Fprintf(out, "target %s (%s)\n", t.Name, t.Kind)
 			}
@@ -82,6 +80,9 @@ func newCheck() *cobra.Command {
 }
 
 func policyName(cfg *config.Config) string {
+	if cfg.Policy.Bundle != nil {
+		return "from the signed bundle"
+	}
 	if cfg.Policy.Dir == "" {
 		return "bundled default"
 	}
