@@ -116,6 +116,8 @@ type Recorder struct {
 	// PostgreSQL, where other replicas write checkpoints all the time, it
 	// is read again in each commit.
 	lastCheckpoint int64
+	// stmts are the writer's chain statements, prepared once.
+	stmts chainStmts
 }
 
 type pending struct {
@@ -179,6 +181,11 @@ func start(ctx context.Context, db *sql.DB, opts Options) (*Recorder, error) {
 		db.Close()
 		return nil, err
 	}
+	stmts, err := prepareChain(ctx, db)
+	if err != nil {
+		db.Close()
+		return nil, err
+	}
 	r := &Recorder{
 		db:     db,
 		opts:   opts,
@@ -188,6 +195,7 @@ func start(ctx context.Context, db *sql.DB, opts Options) (*Recorder, error) {
 		logger: opts.Logger,
 
 		lastCheckpoint: lastCP,
+		stmts:          stmts,
 	}
 	go r.writer()
 	return r, nil
@@ -333,7 +341,7 @@ func (r *Recorder) commitBatch(batch []*pending) error {
 		}
 	}
 
-	ch, err := openChain(ctx, tx, r.opts.Now().UTC())
+	ch, err := openChainWith(ctx, tx, r.opts.Now().UTC(), r.stmts)
 	if err != nil {
 		return err
 	}
@@ -419,5 +427,6 @@ func FormatTime(t time.Time) string { return t.UTC().Format(time.RFC3339Nano) }
 func (r *Recorder) Close() error {
 	r.once.Do(func() { close(r.done) })
 	<-r.closed
+	r.stmts.close()
 	return r.db.Close()
 }
