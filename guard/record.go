@@ -15,17 +15,19 @@ import (
 
 // IntentBody is the record written before a call runs (or is refused).
 type IntentBody struct {
-	CallID        string          `json:"call_id"`
-	SessionID     string          `json:"session_id"`
-	Caller        identity.Caller `json:"caller"`
-	Tool          string          `json:"tool"`
-	Target        string          `json:"target"`
-	Arguments     any             `json:"arguments"`
-	Facts         any             `json:"facts,omitempty"`
-	Decision      any             `json:"decision"`
-	PolicyVersion string          `json:"policy_version"`
-	PolicyError   string          `json:"policy_error,omitempty"`
-	StartedAt     string          `json:"started_at"`
+	CallID        string            `json:"call_id"`
+	SessionID     string            `json:"session_id"`
+	Caller        identity.Caller   `json:"caller"`
+	Tool          string            `json:"tool"`
+	Target        string            `json:"target"`
+	TargetKind    string            `json:"target_kind,omitempty"`
+	TargetLabels  map[string]string `json:"target_labels,omitempty"`
+	Arguments     any               `json:"arguments"`
+	Facts         any               `json:"facts,omitempty"`
+	Decision      any               `json:"decision"`
+	PolicyVersion string            `json:"policy_version"`
+	PolicyError   string            `json:"policy_error,omitempty"`
+	StartedAt     string            `json:"started_at"`
 }
 
 // CompletionBody is the record written before a call is answered.
@@ -58,6 +60,10 @@ func (g *Guard) recordIntent(ctx context.Context, c *call) error {
 		PolicyVersion: g.engine.Version(),
 		PolicyError:   g.redactText(c.policyErr),
 		StartedAt:     c.started.UTC().Format("2006-01-02T15:04:05.000000Z07:00"),
+	}
+	if c.tc != nil && c.tc.Target != nil {
+		body.TargetKind = c.tc.Target.Kind
+		body.TargetLabels = c.tc.Target.Labels
 	}
 	if err := g.rec.Append(ctx, recorder.KindCallIntent, c.session, c.id, body); err != nil {
 		return err
@@ -104,8 +110,30 @@ var sqlPassword = regexp.MustCompile(`(?i)password|secret|user\s+mapping|server`
 // redactText removes from s what must never be stored or logged: secret
 // assignments, and whatever the masker detects.
 func (g *Guard) redactText(s string) string {
-	s = secretAssignment.ReplaceAllString(s, "${1}[REDACTED]")
+	if mayAssign(s) {
+		s = secretAssignment.ReplaceAllString(s, "${1}[REDACTED]")
+	}
 	return g.masker.Text(s)
+}
+
+// mayAssign reports whether s has an "=" right after a character a name
+// can end with, as every match of secretAssignment does. It spares most
+// strings (table names, SQL with "a = b") the regular expression, which
+// cost more than the rest of recording an intent. Case folding lets
+// secretAssignment match a few non-ASCII letters (ſ, K), so any byte of a
+// multi-byte character counts as a name's end too.
+func mayAssign(s string) bool {
+	for i := 1; i < len(s); i++ {
+		if s[i] != '=' {
+			continue
+		}
+		c := s[i-1]
+		if c == '_' || '0' <= c && c <= '9' || 'A' <= c && c <= 'Z' ||
+			'a' <= c && c <= 'z' || c >= 0x80 {
+			return true
+		}
+	}
+	return false
 }
 
 // redactArgs is redactText over the arguments, with SQL that may carry a
