@@ -270,14 +270,16 @@ func addManifest(ctx context.Context, db *sql.DB, m *manifest) error {
 // intentView and completionView read the guard's bodies, keeping values
 // as raw JSON so that nothing is re-encoded (large numbers stay exact).
 type intentView struct {
-	Caller        callerView      `json:"caller"`
-	Tool          string          `json:"tool"`
-	Target        string          `json:"target"`
-	Arguments     json.RawMessage `json:"arguments"`
-	Facts         json.RawMessage `json:"facts,omitempty"`
-	Decision      decisionView    `json:"decision"`
-	PolicyVersion string          `json:"policy_version"`
-	StartedAt     string          `json:"started_at"`
+	Caller        callerView        `json:"caller"`
+	Tool          string            `json:"tool"`
+	Target        string            `json:"target"`
+	TargetKind    string            `json:"target_kind,omitempty"`
+	TargetLabels  map[string]string `json:"target_labels,omitempty"`
+	Arguments     json.RawMessage   `json:"arguments"`
+	Facts         json.RawMessage   `json:"facts,omitempty"`
+	Decision      decisionView      `json:"decision"`
+	PolicyVersion string            `json:"policy_version"`
+	StartedAt     string            `json:"started_at"`
 }
 
 type decisionView struct {

@@ -30,9 +30,9 @@ func newAuditReplay() *cobra.Command {
 			"target, caller, arguments and the facts the guard parsed) and lists the calls " +
 			"whose outcome or reasons would differ, old against new. Arguments and facts were " +
 			"recorded with secrets redacted, so a rule that looks at a secret value sees the " +
-			"redaction. Target kind and labels are not recorded: they come from --config when " +
-			"the target is still configured, else the kind follows from the tool and the " +
-			"labels are empty. Calls refused before the policy (invalid arguments, unknown " +
+			"redaction. Target kind and labels are those recorded with the call; for records " +
+			"made before they were recorded they come from --config when the target is still " +
+			"configured, else the kind follows from the tool and the labels are empty. Calls refused before the policy (invalid arguments, unknown " +
 			"target, unparsable SQL or command) are skipped. Exits 0 whether or not decisions change.",
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
@@ -183,6 +183,13 @@ func targetInput(iv intentView, cfg *config.Config) map[string]any {
 		return map[string]any{"name": "", "kind": "", "labels": labels}
 	}
 	kind := toolKinds[iv.Tool]
+	if iv.TargetKind != "" {
+		// Recorded with the call: replay exactly what was decided.
+		for k, v := range iv.TargetLabels {
+			labels[k] = v
+		}
+		return map[string]any{"name": iv.Target, "kind": iv.TargetKind, "labels": labels}
+	}
 	if cfg != nil {
 		if t, ok := cfg.Target(iv.Target); ok {
 			kind = t.Kind
