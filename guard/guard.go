@@ -22,7 +22,6 @@ import (
 	"github.com/mcp-guard/mcp-guard/config"
 	"github.com/mcp-guard/mcp-guard/identity"
 	"github.com/mcp-guard/mcp-guard/policy"
-	"github.com/mcp-guard/mcp-guard/recorder"
 	"github.com/mcp-guard/mcp-guard/tools"
 )
 
@@ -47,11 +46,17 @@ type Masker interface {
 	Text(s string) string
 }
 
+// Recorder commits transcript records; *recorder.Recorder is the one the
+// guard runs with. Append returns only once the record is committed.
+type Recorder interface {
+	Append(ctx context.Context, kind, sessionID, callID string, body any) error
+}
+
 // Options configure a Guard.
 type Options struct {
 	Config   *config.Config
 	Engine   *policy.Engine
-	Recorder *recorder.Recorder
+	Recorder Recorder
 	Tools    []tools.Tool
 	Masker   Masker
 	Approver Approver
@@ -94,7 +99,7 @@ func (noMetrics) Answered(string, string)       {}
 type Guard struct {
 	cfg      *config.Config
 	engine   *policy.Engine
-	rec      *recorder.Recorder
+	rec      Recorder
 	tools    map[string]tools.Tool
 	order    []string
 	schemas  map[string]*jsonschema.Schema
