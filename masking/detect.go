@@ -258,18 +258,18 @@ func writeMasked(b *strings.Builder, text string, sp span) {
 		writeEmailHint(b, text)
 	case rCard:
 		b.WriteString(cardMaskPrefix)
-		b.WriteString(lastDigits(text, 4))
+		writeLastDigits(b, text, 4)
 	case rSSN:
 		b.WriteString("***-**-")
-		b.WriteString(lastDigits(text, 4))
+		writeLastDigits(b, text, 4)
 	default:
 		b.WriteString(markers[sp.rule])
 	}
 }
 
-// lastDigits returns the last n ASCII digits of s.
-func lastDigits(s string, n int) string {
-	var buf [32]byte
+// writeLastDigits writes the last n (at most 8) ASCII digits of s.
+func writeLastDigits(b *strings.Builder, s string, n int) {
+	var buf [8]byte
 	k := len(buf)
 	for i := len(s) - 1; i >= 0 && k > len(buf)-n; i-- {
 		if c := s[i]; c >= '0' && c <= '9' {
@@ -277,5 +277,5 @@ func lastDigits(s string, n int) string {
 			buf[k] = c
 		}
 	}
-	return string(buf[k:])
+	b.Write(buf[k:])
 }

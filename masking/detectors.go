@@ -56,10 +56,9 @@ func is(c byte, class uint16) bool { return charClass[c]&class != 0 }
 // Bounds that keep every finding short, so the Writer can hold back a
 // window that is sure to contain one whole.
 const (
-	maxLocal    = 64
 	maxDomain   = 253
 	maxLabel    = 63
-	maxToken    = 512
+	maxToken    = 4096
 	maxJWTPart  = 4096
 	maxKeyName  = 64
 	maxValue    = 4096
@@ -73,6 +72,9 @@ type finder struct {
 	set   ruleSet
 	spans []span
 	buf   []byte // for decoding, reused
+	// emailFloor is the end of the last email separator seen; a local
+	// part does not reach back past it.
+	emailFloor int
 }
 
 func (d *finder) add(start, end int, r ruleID) {

@@ -3,16 +3,21 @@ package masking
 import "strings"
 
 // email finds an address around the separator s[sepStart:sepEnd] ("@" or
-// its URL-encoded "%40"). The local part is the run of [A-Za-z0-9._%+-]
-// before it (at most 64 characters are taken); the domain needs two labels
-// and an alphabetic top-level label, so "foo@bar", "user@localhost" and
-// "pkg@1.2.3" are left alone.
+// its URL-encoded "%40"). The local part is the whole run of
+// [A-Za-z0-9._%+-] before it, back to the previous separator at most; the
+// domain needs two labels and an alphabetic top-level label, so "foo@bar",
+// "user@localhost" and "pkg@1.2.3" are left alone. Addresses that share
+// characters ("a@b.com@c.com") overlap and are masked as one.
+//
+// Nothing here depends on the length of a run or on what a neighbouring
+// finding looks like once masked, so masking twice finds nothing new.
 func (d *finder) email(sepStart, sepEnd int) {
 	s := d.s
 	i := sepStart
-	for i > 0 && sepStart-i < maxLocal && is(s[i-1], cLocal) {
+	for i > d.emailFloor && is(s[i-1], cLocal) {
 		i--
 	}
+	d.emailFloor = sepEnd
 	for i < sepStart && s[i] == '.' {
 		i++
 	}
@@ -25,34 +30,28 @@ func (d *finder) email(sepStart, sepEnd int) {
 }
 
 // domainEnd returns the end of the longest domain name starting at j whose
-// last label is alphabetic (hyphens may trail it, as in "example.com--"),
-// or -1.
+// last label is alphabetic, or -1. Labels are maximal runs of letters,
+// digits and hyphens, so what follows a domain never decides whether it
+// is one: masking a neighbour cannot turn a near miss into an address.
 func domainEnd(s string, j int) int {
 	start, end := j, -1
-	for labels := 1; j-start < maxDomain; labels++ {
+	for labels := 1; ; labels++ {
 		k := j
-		for k < len(s) && k-j < maxLabel && is(s[k], cLabel) {
+		for k < len(s) && is(s[k], cLabel) {
 			k++
 		}
-		if k == j {
-			break
+		if k == j || k-j > maxLabel || k-start > maxDomain {
+			return end // an overlong label or name ends the domain before it
 		}
-		if labels >= 2 {
-			a := j
-			for a < k && is(s[a], cUpper|cLower) {
-				a++
-			}
-			if a-j >= 2 && strings.Trim(s[a:k], "-") == "" {
-				end = a
-			}
+		if labels >= 2 && k-j >= 2 && allLetters(s[j:k]) {
+			end = k
 		}
 		if k+1 < len(s) && s[k] == '.' && is(s[k+1], cAlnum) {
 			j = k + 1
 			continue
 		}
-		break
+		return end
 	}
-	return end
 }
 
 // writeEmailHint writes the masked form of an address: the first
@@ -88,4 +87,13 @@ func userinfo(s string, i int) bool {
 		j--
 	}
 	return j >= 3 && s[j-3:j] == "://"
+}
+
+func allLetters(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if !is(s[i], cUpper|cLower) {
+			return false
+		}
+	}
+	return true
 }
