@@ -19,6 +19,8 @@ const (
 	pathPlainHTTP  = "plain MCP, HTTP"
 	pathGuardStdio = "mcp-guard, stdio"
 	pathGuardHTTP  = "mcp-guard, HTTP"
+	pathBaseStdio  = "mcp-guard baseline, stdio"
+	pathBaseHTTP   = "mcp-guard baseline, HTTP"
 )
 
 // LatencyRow is the latency of one query over one path, one client
@@ -59,6 +61,15 @@ func (r *runner) latency(ctx context.Context, s *servers) error {
 		{pathPlainHTTP, s.plainHTTPClient},
 		{pathGuardStdio, s.guardStdio.client},
 		{pathGuardHTTP, s.guardHTTPClient},
+	}
+	if s.baseHTTPClient != nil {
+		paths = append(paths, []struct {
+			name string
+			c    *client.Client
+		}{
+			{pathBaseStdio, s.baseStdio.client},
+			{pathBaseHTTP, s.baseHTTPClient},
+		}...)
 	}
 	var cells []*cell
 	for _, q := range latencyQueries {

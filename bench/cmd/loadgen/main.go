@@ -44,6 +44,7 @@ func main() {
 // options are the flags of a run.
 type options struct {
 	guardBin, plainBin string
+	baselineBin        string // another mcp-guard build to compare, or ""
 	work               string
 	jsonPath, mdPath   string
 	decidePath         string
@@ -71,6 +72,7 @@ func parseFlags(args []string) (options, error) {
 	fs := flag.NewFlagSet("loadgen", flag.ContinueOnError)
 	fs.StringVar(&o.guardBin, "guard", "", "the mcp-guard binary")
 	fs.StringVar(&o.plainBin, "plain", "", "the plainserver binary")
+	fs.StringVar(&o.baselineBin, "baseline", "", "another mcp-guard binary (an older build) to add to the latency phase")
 	fs.StringVar(&o.work, "work", "", "an empty work directory")
 	fs.StringVar(&o.jsonPath, "json", "", "write the results as JSON here")
 	fs.StringVar(&o.mdPath, "md", "", "write the results as markdown here")
@@ -214,7 +216,11 @@ type servers struct {
 	guardHTTP, plainHTTP             *httpServer
 	guardHTTPClient, plainHTTPClient *client.Client
 	guardStdio, plainStdio           *stdioServer
-	stopped                          bool
+	// The baseline build's servers, when -baseline is given.
+	baseHTTP       *httpServer
+	baseHTTPClient *client.Client
+	baseStdio      *stdioServer
+	stopped        bool
 }
 
 func (r *runner) startServers(ctx context.Context) (_ *servers, err error) {
@@ -253,6 +259,23 @@ func (r *runner) startServers(ctx context.Context) (_ *servers, err error) {
 	if err = initialize(ctx, s.plainStdio.client); err != nil {
 		return nil, err
 	}
+	if r.opts.baselineBin == "" {
+		return s, nil
+	}
+	if s.baseHTTP, err = startHTTPServer(ctx, r.opts.baselineBin,
+		append(guardArgs, "--http", "127.0.0.1:0"), r.w.env, r.w.dir, r.w.log("baseline-http")); err != nil {
+		return nil, err
+	}
+	if s.baseHTTPClient, err = connectHTTP(ctx, s.baseHTTP.base, r.hc); err != nil {
+		return nil, err
+	}
+	if s.baseStdio, err = startStdio(ctx, r.opts.baselineBin, guardArgs,
+		r.w.env, r.w.dir, r.w.log("baseline-stdio")); err != nil {
+		return nil, err
+	}
+	if err = initialize(ctx, s.baseStdio.client); err != nil {
+		return nil, err
+	}
 	return s, nil
 }
 
@@ -262,17 +285,17 @@ func (s *servers) stop() {
 		return
 	}
 	s.stopped = true
-	for _, c := range []*client.Client{s.guardHTTPClient, s.plainHTTPClient} {
+	for _, c := range []*client.Client{s.guardHTTPClient, s.plainHTTPClient, s.baseHTTPClient} {
 		if c != nil {
 			c.Close()
 		}
 	}
-	for _, p := range []*stdioServer{s.guardStdio, s.plainStdio} {
+	for _, p := range []*stdioServer{s.guardStdio, s.plainStdio, s.baseStdio} {
 		if p != nil {
 			p.close()
 		}
 	}
-	for _, p := range []*httpServer{s.guardHTTP, s.plainHTTP} {
+	for _, p := range []*httpServer{s.guardHTTP, s.plainHTTP, s.baseHTTP} {
 		if p != nil {
 			p.stop()
 		}
