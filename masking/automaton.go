@@ -143,7 +143,6 @@ type automaton struct {
 	kw     []int8  // by state: keyword ending exactly here, or -1
 	kwNext []int32 // by state: nearest suffix state with a keyword, or -1
 	depth  []int32 // by state: length of the prefix it stands for
-	maxLen int     // longest pattern
 }
 
 func foldByte(b byte) byte {
@@ -172,7 +171,6 @@ func buildAutomaton(pats []acPattern) *automaton {
 		for i := 0; i < len(p.text); i++ {
 			seen[p.text[i]] = true
 		}
-		a.maxLen = max(a.maxLen, len(p.text))
 	}
 	n := 1
 	for b := range 256 {

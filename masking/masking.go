@@ -11,12 +11,16 @@
 //     ASCII case, before anything else runs;
 //   - value detectors: emails, card numbers, IBANs, JWTs, bearer tokens,
 //     private key blocks, vendor API keys and password assignments are
-//     found by pattern and replaced by a fixed masked form;
+//     found by pattern (personal data also inside hex and base64 text) and
+//     replaced by a fixed masked form;
 //   - column strategies (Apply): redact, keep the last N characters, or a
 //     keyed hash that keeps joins working, chosen by policy per column.
 //
+// String masks text, Value masks decoded results recursively, a Writer
+// masks a stream in bounded memory, and NewLogHandler scrubs log records.
 // The same input always gives the same output, so the model, the
-// transcript and approvers see one masked form.
+// transcript and approvers see one masked form; masking masked text
+// changes nothing more.
 package masking
 
 import (
