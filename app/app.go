@@ -238,6 +238,20 @@ func (a *App) buildRecorder(ctx context.Context) error {
 	return nil
 }
 
+// OpenRecorder opens the transcript of cfg for a command other than serve
+// (the approvals CLI records its decisions). close closes it and the store.
+func OpenRecorder(ctx context.Context, cfg *config.Config, getenv func(string) string, logger *slog.Logger) (*recorder.Recorder, func(), error) {
+	if getenv == nil {
+		getenv = os.Getenv
+	}
+	a := &App{Config: cfg, getenv: getenv, Logger: logger}
+	if err := a.buildRecorder(ctx); err != nil {
+		a.Close()
+		return nil, nil, err
+	}
+	return a.Recorder, a.Close, nil
+}
+
 // openStore connects to the shared PostgreSQL store. Errors never quote
 // the DSN, which holds a password.
 func (a *App) openStore(ctx context.Context) (*pgxpool.Pool, error) {

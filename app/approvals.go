@@ -138,6 +138,18 @@ func (a *App) recordApprovalEvent(e approvals.Event) {
 	if e.Request == nil {
 		return
 	}
+	body := ApprovalEventBody(e)
+	a.wg.Add(1)
+	go func() {
+		defer a.wg.Done()
+		if err := a.Recorder.Append(context.Background(), recorder.KindApproval, "", e.Request.ID, body); err != nil {
+			a.Logger.Error("recording an approval event failed", "request_id", e.Request.ID, "error", err)
+		}
+	}()
+}
+
+// ApprovalEventBody is the transcript record of an approval event.
+func ApprovalEventBody(e approvals.Event) ApprovalEvent {
 	body := ApprovalEvent{
 		RequestID: e.Request.ID, Event: string(e.Type), State: string(e.Request.State),
 		Caller: e.Request.Caller, Tool: e.Request.Tool, Target: e.Request.Target,
@@ -148,11 +160,5 @@ func (a *App) recordApprovalEvent(e approvals.Event) {
 		approve := d.Approve
 		body.Approver, body.Approve, body.Via = d.Approver, &approve, d.Via
 	}
-	a.wg.Add(1)
-	go func() {
-		defer a.wg.Done()
-		if err := a.Recorder.Append(context.Background(), recorder.KindApproval, "", e.Request.ID, body); err != nil {
-			a.Logger.Error("recording an approval event failed", "request_id", e.Request.ID, "error", err)
-		}
-	}()
+	return body
 }

@@ -113,6 +113,9 @@ func (m *metrics) Answered(tool, outcome string) {
 
 // committed is the recorder's OnCommit.
 func (m *metrics) committed(_ int, took time.Duration, err error) {
+	if m == nil {
+		return
+	}
 	m.commit.Observe(took.Seconds())
 	if err != nil {
 		m.commitFails.Inc()

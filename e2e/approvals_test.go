@@ -783,6 +783,9 @@ func TestApprovalsSlack(t *testing.T) {
 			t.Fatalf("order 5 is %q after the approved update", got)
 		}
 		recs := w.approvalRecords(t, id, "approval_executed")
+		if d := findEvent(recs, "approval_decided"); d == nil || d["approver"] != "carol@example.com" || d["via"] != "cli" {
+			t.Errorf("the CLI decision is not in the transcript: %v", recs)
+		}
 		ran := findEvent(recs, "approval_executed")
 		ds, _ := ran["decisions"].([]any)
 		if len(ds) != 1 || ds[0].(map[string]any)["approver"] != "carol@example.com" ||

@@ -4,7 +4,9 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"github.com/mcp-guard/mcp-guard/app"
 	"io"
+	"log/slog"
 	"os"
 	"strings"
 	"text/tabwriter"
@@ -125,7 +127,7 @@ func newApprovals() *cobra.Command {
 					return err
 				}
 				fmt.Fprintf(cmd.OutOrStdout(), "request %s is now %s\n", r.ID, r.State)
-				return nil
+				return recordCLIDecision(cmd.Context(), cfgPath, r, cmd.ErrOrStderr())
 			},
 		}
 		c.Flags().StringVar(&as, "as", "", "email of the approver deciding")
@@ -196,4 +198,44 @@ func oneLine(s string, n int) string {
 		return s[:n-1] + "…"
 	}
 	return s
+}
+
+// recordCLIDecision writes the decision just made to the transcript and
+// redraws the request's Slack message when Slack is configured, as the
+// serving guard does for decisions that reach it.
+func recordCLIDecision(ctx context.Context, cfgPath string, r *approvals.Request, stderr io.Writer) error {
+	cfg, err := config.Load(cfgPath)
+	if err != nil {
+		return err
+	}
+	logger := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	var last *approvals.Decision
+	if n := len(r.Decisions); n > 0 {
+		last = &r.Decisions[n-1]
+	}
+	rec, done, err := app.OpenRecorder(ctx, cfg, os.Getenv, logger)
+	if err != nil {
+		return fmt.Errorf("the decision was stored but not recorded in the transcript: %w", err)
+	}
+	event := approvals.Event{Type: approvals.EventDecided, At: time.Now(), Request: r, Decision: last}
+	err = rec.Append(ctx, recorder.KindApproval, "", r.ID, app.ApprovalEventBody(event))
+	done()
+	if err != nil {
+		return fmt.Errorf("the decision was stored but not recorded in the transcript: %w", err)
+	}
+	if s := cfg.Approvals.Slack; s != nil && r.Message.TS != "" {
+		token := os.Getenv(s.BotTokenEnv)
+		if token == "" {
+			fmt.Fprintf(stderr, "mcp-guard: %s is not set here, so the Slack message was not updated\n", s.BotTokenEnv)
+			return nil
+		}
+		n, err := approvals.NewSlackNotifier(approvals.SlackOptions{BotToken: token, APIURL: s.APIURL, Channel: s.Channel, Logger: logger})
+		if err == nil {
+			err = n.Update(ctx, r)
+		}
+		if err != nil {
+			fmt.Fprintf(stderr, "mcp-guard: the Slack message was not updated: %v\n", err)
+		}
+	}
+	return nil
 }
