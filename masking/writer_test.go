@@ -307,3 +307,31 @@ func TestWriterErrors(t *testing.T) {
 		t.Errorf("Write after Close = %v, want ErrClosed", err)
 	}
 }
+
+func TestConcurrentUse(t *testing.T) {
+	m := newMasker(t, Options{Secrets: []string{corpusSecret}})
+	inputs := snippets()
+	want := make([]string, len(inputs))
+	for i, in := range inputs {
+		want[i], _ = m.String(in)
+	}
+	errs := make(chan error, 8)
+	for g := range 8 {
+		go func() {
+			for n := range 200 {
+				i := (g + n) % len(inputs)
+				if got, _ := m.String(inputs[i]); got != want[i] {
+					errs <- fmt.Errorf("goroutine %d: %q masked to %q, want %q",
+						g, inputs[i], got, want[i])
+					return
+				}
+			}
+			errs <- nil
+		}()
+	}
+	for range 8 {
+		if err := <-errs; err != nil {
+			t.Error(err)
+		}
+	}
+}
