@@ -248,7 +248,7 @@ func TestWriterBoundedMemory(t *testing.T) {
 	runtime.ReadMemStats(&ms)
 	base, peak := ms.HeapAlloc, ms.HeapAlloc
 	written, lines := 0, 0
-	for written < total {
+	for chunks := 0; written < total; chunks++ {
 		chunk = chunk[:0]
 		for len(chunk) < 60<<10 {
 			chunk = append(chunk, line(lines)...)
@@ -258,7 +258,7 @@ func TestWriterBoundedMemory(t *testing.T) {
 			t.Fatal(err)
 		}
 		written += len(chunk)
-		if lines%8000 < 500 {
+		if chunks%16 == 0 {
 			runtime.ReadMemStats(&ms)
 			peak = max(peak, ms.HeapAlloc)
 		}
