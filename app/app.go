@@ -111,6 +111,9 @@ func Build(ctx context.Context, cfg *config.Config, o Options) (*App, error) {
 		return nil, fmt.Errorf("masking: %w", err)
 	}
 	a.Logger = newLogger(cfg.Log, o.Stderr, a.Masker)
+	if n := a.Masker.SkippedSecrets(); n > 0 {
+		a.Logger.Warn("some server-held secrets are too short to scrub from results; use longer ones", "skipped", n)
+	}
 	pg.SetLogger(a.Logger.With("component", "postgres"))
 	a.metrics = newMetrics(a)
 

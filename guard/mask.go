@@ -25,6 +25,14 @@ func (rm ResultMasker) Text(s string) string {
 // MaskResult implements Masker.
 func (rm ResultMasker) MaskResult(tool string, facts any, r *tools.Result, d policy.Decision) (map[string]int, error) {
 	counts := masking.Counts{}
+	m := rm.M
+	if len(d.Detectors) > 0 {
+		var err error
+		if m, err = m.WithDetectors(d.Detectors...); err != nil {
+			return nil, fmt.Errorf("the policy asked for an unknown detector: %w", err)
+		}
+	}
+	rm = ResultMasker{M: m}
 	if tool == tools.QueryDatabase && len(d.Mask) > 0 {
 		sf, _ := facts.(*sqlfacts.Facts)
 		if err := rm.maskColumns(sf, r, d.Mask, counts); err != nil {
