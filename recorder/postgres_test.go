@@ -7,6 +7,7 @@ import (
 	"reflect"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -21,11 +22,11 @@ func TestMain(m *testing.M) {
 
 // pgTranscript is an empty PostgreSQL database for one test.
 type pgTranscript struct {
-	t  *testing.T
+	t  testing.TB
 	db *pgtest.DB
 }
 
-func newPGTranscript(t *testing.T) *pgTranscript {
+func newPGTranscript(t testing.TB) *pgTranscript {
 	t.Helper()
 	return &pgTranscript{t: t, db: pgtest.Start(t).NewDatabase(t, "")}
 }
@@ -338,4 +339,28 @@ func TestOpenPostgresDBRefuses(t *testing.T) {
 	if err == nil || strings.Contains(err.Error(), "s3cret-pw") {
 		t.Fatalf("a bad DSN: %v", err)
 	}
+}
+
+// BenchmarkAppendPostgres appends from many goroutines through two
+// recorders, as on two replicas, to one PostgreSQL transcript; group
+// commit and the chain lock decide the rate.
+func BenchmarkAppendPostgres(b *testing.B) {
+	p := newPGTranscript(b)
+	recs := []*Recorder{p.open(Options{}), p.open(Options{})}
+	body := map[string]any{"tool": "query_database", "target": "appdb",
+		"arguments": map[string]any{"sql": "SELECT 1"}}
+	var n atomic.Int64
+	b.SetParallelism(8)
+	b.ResetTimer()
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			i := n.Add(1)
+			err := recs[i%2].Append(context.Background(), KindCallIntent, "s",
+				fmt.Sprint("call-", i), body)
+			if err != nil {
+				b.Error(err)
+				return
+			}
+		}
+	})
 }
