@@ -53,11 +53,13 @@ type replica struct {
 
 // replicaWorld is the shared setup of TestReplicas.
 type replicaWorld struct {
-	f        *fixture
-	slack    *slackFake
-	store    *pgtest.DB
-	policyV  string // the version the bundle's modules give
-	answered []answer
+	f       *fixture
+	slack   *slackFake
+	store   *pgtest.DB
+	policyV string // the version the bundle's modules give
+	// policyDir holds the bundle's modules as files, for audit replay.
+	policyDir string
+	answered  []answer
 }
 
 // answer is one call a client got an answer to.
@@ -69,8 +71,14 @@ func newReplicaWorld(t *testing.T) *replicaWorld {
 	t.Helper()
 	w := &replicaWorld{slack: newSlackFake(t)}
 	w.store = pgtest.Start(t).NewDatabase(t, "")
-	bundleURL, pubFile, version := serveBundle(t)
-	w.policyV = version
+	bundleURL, pubFile, mods := serveBundle(t)
+	w.policyV = policy.Version(mods)
+	w.policyDir = t.TempDir()
+	for _, m := range mods {
+		p := filepath.Join(w.policyDir, m.Name)
+		must(t, os.MkdirAll(filepath.Dir(p), 0o755))
+		must(t, os.WriteFile(p, []byte(m.Source), 0o644))
+	}
 
 	extra := fmt.Sprintf(`policy:
   bundle: {url: "%s", public_key_file: "%s", poll: 1m}
@@ -110,8 +118,8 @@ approvals:
 
 // serveBundle signs the default policy, under paths of its own so that
 // its version differs from the built-in default's, and serves it on
-// loopback. It returns the URL, the public key file and the version.
-func serveBundle(t *testing.T) (string, string, string) {
+// loopback. It returns the URL, the public key file and the modules.
+func serveBundle(t *testing.T) (string, string, []policy.Module) {
 	t.Helper()
 	key, err := rsa.GenerateKey(rand.Reader, 2048)
 	must(t, err)
@@ -142,7 +150,7 @@ func serveBundle(t *testing.T) (string, string, string) {
 		_, _ = rw.Write(buf.Bytes())
 	}))
 	t.Cleanup(srv.Close)
-	return srv.URL + "/bundles/mcp-guard.tar.gz", pubFile, policy.Version(mods)
+	return srv.URL + "/bundles/mcp-guard.tar.gz", pubFile, mods
 }
 
 // start runs a replica and connects an MCP client to it. It is stopped
@@ -417,6 +425,20 @@ func TestReplicas(t *testing.T) {
 	<-a.exited
 	if out, code := w.cli(t, "audit", "verify"); code != 0 {
 		t.Fatalf("audit verify on the shared store: exit %d\n%s", code, out)
+	}
+	out, code := w.cli(t, "audit", "export")
+	if code != 0 {
+		t.Fatalf("audit export on the shared store: exit %d\n%s", code, out)
+	}
+	for _, id := range []string{id1, id2, id3} {
+		if !strings.Contains(out, id) {
+			t.Errorf("the export does not name request %s", id)
+		}
+	}
+	// Replayed against the bundle's own files, no decision changes.
+	out, code = w.cli(t, "audit", "replay", "--policy", w.policyDir)
+	if code != 0 || !strings.Contains(out, " 0 would change") {
+		t.Fatalf("audit replay on the shared store: exit %d\n%s", code, out)
 	}
 	w.checkTranscript(t)
 }
