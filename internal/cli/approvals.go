@@ -150,21 +150,31 @@ func approvalStore(ctx context.Context, cfg *config.Config) (approvals.Store, fu
 		}
 		return approvals.NewSQLiteStore(db), func() { db.Close() }, nil
 	}
+	pool, err := storePool(ctx, env)
+	if err != nil {
+		return nil, nil, err
+	}
+	return approvals.NewPostgresStore(pool, nil), pool.Close, nil
+}
+
+// storePool opens a pool on the shared store whose DSN is in the
+// environment variable env. Errors never quote the DSN.
+func storePool(ctx context.Context, env string) (*pgxpool.Pool, error) {
 	dsn := os.Getenv(env)
 	if dsn == "" {
-		return nil, nil, fmt.Errorf("recorder.postgres_dsn_env: %s is empty", env)
+		return nil, fmt.Errorf("recorder.postgres_dsn_env: %s is empty", env)
 	}
 	pc, err := pgxpool.ParseConfig(dsn)
 	if err != nil {
-		return nil, nil, fmt.Errorf("recorder.postgres_dsn_env: %s does not parse as a "+
+		return nil, fmt.Errorf("recorder.postgres_dsn_env: %s does not parse as a "+
 			"PostgreSQL connection string", env)
 	}
-	pc.ConnConfig.RuntimeParams["application_name"] = "mcp-guard approvals"
+	pc.ConnConfig.RuntimeParams["application_name"] = "mcp-guard cli"
 	pool, err := pgxpool.NewWithConfig(ctx, pc)
 	if err != nil {
-		return nil, nil, fmt.Errorf("approvals: connect to the shared store: %w", err)
+		return nil, fmt.Errorf("connect to the shared store: %w", err)
 	}
-	return approvals.NewPostgresStore(pool, nil), pool.Close, nil
+	return pool, nil
 }
 
 func showRequest(w io.Writer, r *approvals.Request) error {

@@ -66,9 +66,15 @@ func newCheck() *cobra.Command {
 				return err
 			}
 			pg.Close()
+			if err := checkStore(ctx, cfg); err != nil {
+				return err
+			}
 			out := cmd.OutOrStdout()
 			fmt.Fprintf(out, "configuration %s is valid\n", cfgPath)
 			fmt.Fprintf(out, "policy %s compiles (%s)\n", policyName(cfg), version)
+			if env := cfg.Recorder.PostgresDSNEnv; env != "" {
+				fmt.Fprintf(out, "store PostgreSQL (%s) answers\n", env)
+			}
 			for _, t := range cfg.Targets {
 				fmt.Fprintf(out, "target %s (%s)\n", t.Name, t.Kind)
 			}
@@ -77,6 +83,23 @@ func newCheck() *cobra.Command {
 	}
 	cmd.Flags().StringVar(&cfgPath, "config", "mcp-guard.yaml", "configuration file")
 	return cmd
+}
+
+// checkStore connects to the shared PostgreSQL store, when one is
+// configured, and pings it.
+func checkStore(ctx context.Context, cfg *config.Config) error {
+	if cfg.Recorder.PostgresDSNEnv == "" {
+		return nil
+	}
+	pool, err := storePool(ctx, cfg.Recorder.PostgresDSNEnv)
+	if err != nil {
+		return err
+	}
+	defer pool.Close()
+	if err := pool.Ping(ctx); err != nil {
+		return fmt.Errorf("recorder.postgres_dsn_env: the store does not answer: %w", err)
+	}
+	return nil
 }
 
 func policyName(cfg *config.Config) string {
