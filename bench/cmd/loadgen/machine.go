@@ -63,7 +63,8 @@ func cpuModel() string {
 }
 
 func memoryGiB() float64 {
-	kb, err := strconv.ParseFloat(strings.TrimSuffix(procField("/proc/meminfo", "MemTotal"), " kB"), 64)
+	total := strings.TrimSuffix(procField("/proc/meminfo", "MemTotal"), " kB")
+	kb, err := strconv.ParseFloat(total, 64)
 	if err != nil {
 		return 0
 	}

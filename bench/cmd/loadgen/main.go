@@ -72,19 +72,24 @@ func parseFlags(args []string) (options, error) {
 	fs := flag.NewFlagSet("loadgen", flag.ContinueOnError)
 	fs.StringVar(&o.guardBin, "guard", "", "the mcp-guard binary")
 	fs.StringVar(&o.plainBin, "plain", "", "the plainserver binary")
-	fs.StringVar(&o.baselineBin, "baseline", "", "another mcp-guard binary (an older build) to add to the latency phase")
+	fs.StringVar(&o.baselineBin, "baseline", "",
+		"another mcp-guard binary (an older build) to add to the latency phase")
 	fs.StringVar(&o.work, "work", "", "an empty work directory")
 	fs.StringVar(&o.jsonPath, "json", "", "write the results as JSON here")
 	fs.StringVar(&o.mdPath, "md", "", "write the results as markdown here")
-	fs.StringVar(&o.decidePath, "decide", "", "`go test -bench` output of the guard's decision benchmarks")
+	fs.StringVar(&o.decidePath, "decide", "",
+		"`go test -bench` output of the guard's decision benchmarks")
 	fs.StringVar(&o.notesPath, "notes", "", "markdown appended to the results (findings, fixes)")
 	fs.StringVar(&o.commit, "commit", "", "the commit measured")
 	phases := fs.String("phases", strings.Join(allPhases, ","), "phases to run")
 	quick := fs.Bool("quick", false, "a short run, for trying the benchmark itself")
-	fs.StringVar(&o.profilePath, "profile", "", "only CPU-profile an in-process guard, writing the profile here")
+	fs.StringVar(&o.profilePath, "profile", "",
+		"only CPU-profile an in-process guard, writing the profile here")
 	fs.IntVar(&o.profileClients, "profile-clients", 1, "clients while profiling")
-	fs.StringVar(&o.profileQuery, "profile-query", "one", "query to profile: one, thousand or million rows")
-	duration := fs.Duration("duration", 0, "measured time per throughput run, or of the profile (default 5s)")
+	fs.StringVar(&o.profileQuery, "profile-query", "one",
+		"query to profile: one, thousand or million rows")
+	duration := fs.Duration("duration", 0,
+		"measured time per throughput run, or of the profile (default 5s)")
 	if err := fs.Parse(args); err != nil {
 		return o, err
 	}
@@ -263,7 +268,8 @@ func (r *runner) startServers(ctx context.Context) (_ *servers, err error) {
 		return s, nil
 	}
 	if s.baseHTTP, err = startHTTPServer(ctx, r.opts.baselineBin,
-		append(guardArgs, "--http", "127.0.0.1:0"), r.w.env, r.w.dir, r.w.log("baseline-http")); err != nil {
+		append(guardArgs, "--http", "127.0.0.1:0"),
+		r.w.env, r.w.dir, r.w.log("baseline-http")); err != nil {
 		return nil, err
 	}
 	if s.baseHTTPClient, err = connectHTTP(ctx, s.baseHTTP.base, r.hc); err != nil {

@@ -54,7 +54,8 @@ func (r *runner) memory(ctx context.Context) error {
 		case mc.rows > 0 && row.Rows != mc.rows:
 			return fmt.Errorf("%+v: %d rows came back, want %d", mc.lim, row.Rows, mc.rows)
 		case mc.rows == 0 && row.TruncatedAt != "max_output_bytes":
-			return fmt.Errorf("%+v: not cut by the size cap (%d rows, %q)", mc.lim, row.Rows, row.TruncatedAt)
+			return fmt.Errorf("%+v: not cut by the size cap (%d rows, %q)",
+				mc.lim, row.Rows, row.TruncatedAt)
 		}
 		r.res.Memory = append(r.res.Memory, row)
 	}
@@ -66,7 +67,8 @@ func (r *runner) memoryRun(ctx context.Context, lim limits) (MemoryRow, error) {
 		MaxRows:        max(lim.maxRows, defaultMaxRows),
 		MaxOutputBytes: max(lim.maxOutputBytes, defaultMaxOutput),
 	}
-	r.logf("memory: million-row query, max_rows %d, max_output_bytes %d", row.MaxRows, row.MaxOutputBytes)
+	r.logf("memory: million-row query, max_rows %d, max_output_bytes %d",
+		row.MaxRows, row.MaxOutputBytes)
 	conf, err := r.w.writeConfig(fmt.Sprintf("memory-%d-%d", row.MaxRows, row.MaxOutputBytes), lim)
 	if err != nil {
 		return MemoryRow{}, err

@@ -55,7 +55,8 @@ func (r *runner) profile(ctx context.Context) error {
 		return fmt.Errorf("create log: %w", err)
 	}
 	defer logf.Close()
-	a, err := app.Build(ctx, cfg, app.Options{Stderr: logf, Getenv: func(k string) string { return env[k] }})
+	getenv := func(k string) string { return env[k] }
+	a, err := app.Build(ctx, cfg, app.Options{Stderr: logf, Getenv: getenv})
 	if err != nil {
 		return err
 	}

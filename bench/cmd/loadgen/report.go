@@ -19,7 +19,8 @@ func renderMarkdown(res *Results, notes string) string {
 	m := res.Machine
 	p("# Benchmarks: what the guard costs")
 	p("")
-	p("Written by `make bench` (scripts/bench.sh, bench/cmd/loadgen) on %s at commit `%s`.", m.Date, m.Commit)
+	p("Written by `make bench` (scripts/bench.sh, bench/cmd/loadgen) on %s at commit `%s`.",
+		m.Date, m.Commit)
 	p("The tables are generated; the last section comes from bench/notes.md.")
 	p("")
 	writeMachine(p, m)
@@ -72,7 +73,8 @@ func writeMethod(p printer, s Settings) {
 	p("  paths alike. Every answer is checked (no error, the right row count).")
 	p("  Percentiles are nearest-rank.")
 	p("- **Throughput.** Closed loop over HTTP: N clients, each calling again as soon")
-	p("  as its answer arrives, %.1f s of warm-up and then %.0f s measured per row;", s.WarmupSeconds, s.DurationSeconds)
+	p("  as its answer arrives, %.1f s of warm-up and then %.0f s measured per row;",
+		s.WarmupSeconds, s.DurationSeconds)
 	p("  any failed call fails the run. The HTTP rate limit (a per-caller brake, and")
 	p("  every client here is the same caller) is raised out of the way.")
 	p("- **Decision cost.** `go test -bench 'Decide|Policy' -count 5 ./guard`")
@@ -116,7 +118,8 @@ func writeLatency(p printer, rows []LatencyRow) {
 	}
 	p("Ratios (guarded over unguarded, same transport; guarded over pgx direct):")
 	p("")
-	p("| query | transport | guarded/plain median | guarded/plain p99 | guarded/direct median | guard adds (median) |")
+	p("| query | transport | guarded/plain median | guarded/plain p99 | " +
+		"guarded/direct median | guard adds (median) |")
 	p("|---|---|--:|--:|--:|--:|")
 	for _, q := range latencyQueries {
 		direct := find(q.name, pathDirect)
@@ -131,8 +134,10 @@ func writeLatency(p printer, rows []LatencyRow) {
 	}
 	p("")
 	g, u := find(latencyQueries[0].name, pathGuardHTTP), find(latencyQueries[0].name, pathPlainHTTP)
-	p("Target: guarded median under %.1fx the plain server's for the 1-row SELECT over", targetHTTPRatio)
-	p("HTTP. Measured: **%.2fx** (%s).", ratio(g.P50, u.P50), verdict(ratio(g.P50, u.P50) < targetHTTPRatio))
+	r1 := ratio(g.P50, u.P50)
+	p("Target: guarded median under %.1fx the plain server's for the 1-row SELECT over",
+		targetHTTPRatio)
+	p("HTTP. Measured: **%.2fx** (%s).", r1, verdict(r1 < targetHTTPRatio))
 	p("")
 }
 
@@ -205,7 +210,8 @@ func writeMemory(p printer, rows []MemoryRow) {
 	}
 	p("## Memory while a million rows stream")
 	p("")
-	p("| max_rows | max_output_bytes | rows answered | cut by | answer size | time | peak RSS before | peak RSS | RSS after |")
+	p("| max_rows | max_output_bytes | rows answered | cut by | answer size | time | " +
+		"peak RSS before | peak RSS | RSS after |")
 	p("|--:|--:|--:|---|--:|--:|--:|--:|--:|")
 	for _, r := range rows {
 		cut := r.TruncatedAt

@@ -38,7 +38,8 @@ type httpServer struct {
 // startHTTPServer starts bin with args (which must make it listen on a
 // loopback port it prints) and waits until it says where it serves. Its
 // stderr goes to logPath.
-func startHTTPServer(ctx context.Context, bin string, args, env []string, dir, logPath string) (*httpServer, error) {
+func startHTTPServer(ctx context.Context, bin string, args, env []string,
+	dir, logPath string) (*httpServer, error) {
 	logf, err := os.Create(logPath)
 	if err != nil {
 		return nil, fmt.Errorf("create server log: %w", err)
@@ -133,14 +134,16 @@ type stdioServer struct {
 // startStdio starts bin with args as an MCP server on its stdio and
 // returns the client of it, not yet initialized. ctx bounds the process's
 // life.
-func startStdio(ctx context.Context, bin string, args, env []string, dir, logPath string) (*stdioServer, error) {
+func startStdio(ctx context.Context, bin string, args, env []string,
+	dir, logPath string) (*stdioServer, error) {
 	logf, err := os.OpenFile(logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
 	if err != nil {
 		return nil, fmt.Errorf("create server log: %w", err)
 	}
 	s := &stdioServer{logf: logf}
 	tr := transport.NewStdioWithOptions(bin, env, args,
-		transport.WithCommandFunc(func(ctx context.Context, command string, env, args []string) (*exec.Cmd, error) {
+		transport.WithCommandFunc(func(ctx context.Context, command string,
+			env, args []string) (*exec.Cmd, error) {
 			cmd := exec.CommandContext(ctx, command, args...)
 			cmd.Env = env
 			cmd.Dir = dir
@@ -185,7 +188,8 @@ func initialize(ctx context.Context, c *client.Client) error {
 
 // callTool calls a tool and fails on a protocol error or an error result,
 // quoting the result's text.
-func callTool(ctx context.Context, c *client.Client, name string, args map[string]any) (*mcp.CallToolResult, error) {
+func callTool(ctx context.Context, c *client.Client, name string,
+	args map[string]any) (*mcp.CallToolResult, error) {
 	req := mcp.CallToolRequest{}
 	req.Params.Name = name
 	req.Params.Arguments = args

@@ -48,7 +48,8 @@ func (r *runner) startup(ctx context.Context) error {
 	return nil
 }
 
-func (r *runner) startupRuns(ctx context.Context, label string, config func(int) (string, error)) (StartupRow, error) {
+func (r *runner) startupRuns(ctx context.Context, label string,
+	config func(int) (string, error)) (StartupRow, error) {
 	r.logf("start-up: %s transcript, %d starts", label, r.opts.starts)
 	var initLat, firstLat []time.Duration
 	for i := range r.opts.starts {

@@ -7,6 +7,11 @@ import (
 	"time"
 )
 
+// sum is a Summary of n samples: median, p99, mean and max in µs.
+func sum(n int, p50, p99, mean, maxUS float64) Summary {
+	return Summary{N: n, P50: p50, P99: p99, Mean: mean, Max: maxUS}
+}
+
 func TestSummarize(t *testing.T) {
 	ms := func(n ...int) []time.Duration {
 		out := make([]time.Duration, len(n))
@@ -25,10 +30,10 @@ func TestSummarize(t *testing.T) {
 		want Summary
 	}{
 		{"empty", nil, Summary{}},
-		{"one sample", ms(7), Summary{N: 1, P50: 7000, P99: 7000, Mean: 7000, Max: 7000}},
-		{"unsorted odd count", ms(9, 1, 5), Summary{N: 3, P50: 5000, P99: 9000, Mean: 5000, Max: 9000}},
-		{"even count takes the lower middle", ms(4, 1, 3, 2), Summary{N: 4, P50: 2000, P99: 4000, Mean: 2500, Max: 4000}},
-		{"hundred samples", ms(hundred...), Summary{N: 100, P50: 50000, P99: 99000, Mean: 50500, Max: 100000}},
+		{"one sample", ms(7), sum(1, 7000, 7000, 7000, 7000)},
+		{"unsorted odd count", ms(9, 1, 5), sum(3, 5000, 9000, 5000, 9000)},
+		{"even count takes the lower middle", ms(4, 1, 3, 2), sum(4, 2000, 4000, 2500, 4000)},
+		{"hundred samples", ms(hundred...), sum(100, 50000, 99000, 50500, 100000)},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -60,10 +65,10 @@ func TestMedian(t *testing.T) {
 
 func TestParseDecisions(t *testing.T) {
 	out := `goos: linux
-BenchmarkDecide/sql-2   2000   300000 ns/op   250000 p50-ns   900000 p99-ns   80751 B/op   1419 allocs/op
-BenchmarkDecide/sql-2   2000   100000 ns/op    90000 p50-ns   400000 p99-ns   80750 B/op   1419 allocs/op
-BenchmarkDecide/sql-2   2000   200000 ns/op   150000 p50-ns   500000 p99-ns   80752 B/op   1419 allocs/op
-BenchmarkPolicy/file    1000    50000 ns/op
+BenchmarkDecide/sql-2  2000  300000 ns/op  250000 p50-ns  900000 p99-ns  80751 B/op  1419 allocs/op
+BenchmarkDecide/sql-2  2000  100000 ns/op   90000 p50-ns  400000 p99-ns  80750 B/op  1419 allocs/op
+BenchmarkDecide/sql-2  2000  200000 ns/op  150000 p50-ns  500000 p99-ns  80752 B/op  1419 allocs/op
+BenchmarkPolicy/file   1000   50000 ns/op
 PASS
 `
 	rows, err := parseDecisions(strings.NewReader(out))
@@ -71,7 +76,8 @@ PASS
 		t.Fatal(err)
 	}
 	want := []DecisionRow{
-		{Name: "Decide/sql", Runs: 3, MeanUS: 200, P50US: 150, P99US: 500, BytesOp: 80751, AllocsOp: 1419},
+		{Name: "Decide/sql", Runs: 3, MeanUS: 200, P50US: 150, P99US: 500,
+			BytesOp: 80751, AllocsOp: 1419},
 		{Name: "Policy/file", Runs: 1, MeanUS: 50},
 	}
 	if !reflect.DeepEqual(rows, want) {

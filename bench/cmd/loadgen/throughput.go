@@ -90,7 +90,8 @@ func (r *runner) throughput(ctx context.Context, s *servers) error {
 // closedLoop runs n clients calling l for the warm-up and then the
 // measured duration. Calls that start after the warm-up are counted; any
 // failed call fails the run, since its numbers would mean nothing.
-func (r *runner) closedLoop(ctx context.Context, server, base string, l load, n int) (ThroughputRow, error) {
+func (r *runner) closedLoop(ctx context.Context, server, base string, l load,
+	n int) (ThroughputRow, error) {
 	r.logf("throughput: %s %s, %d clients", server, l.tool, n)
 	clients := make([]*client.Client, n)
 	defer func() {
