@@ -265,7 +265,7 @@ func TestAuditVerify(t *testing.T) {
 	code, out := run(t, "audit", "verify", "--db", tr.db, "--public-key", tr.pub, "--json")
 	var rep recorder.Report
 	err = json.Unmarshal([]byte(out), &rep)
-	if err != nil || code != 0 || !rep.OK() || rep.Checkpoints != 1 {
+	if err != nil || code != 0 || !rep.OK() || rep.Checkpoints < 1 {
 		t.Errorf("verify --json: exit %d, %v\n%s", code, err, out)
 	}
 }
