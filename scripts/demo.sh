@@ -9,13 +9,35 @@ cd "$(dirname "$0")/.."
 
 addr=${MCP_GUARD_DEMO_ADDR:-127.0.0.1:8080}
 pgport=${MCP_GUARD_DEMO_PGPORT:-55432}
-pgdir=$PWD/var/demo/pg
+# The cluster lives outside the repository, so that neither the files
+# target nor the shell target can reach its password file.
+pgdir=${TMPDIR:-/tmp}/mcp-guard-demo-pg
 
 mkdir -p var/demo
-APPDB_DSN=$(bash scripts/pg.sh start "$pgdir" "$pgport")
-export APPDB_DSN
+chmod 700 var/demo
+superuser_dsn=$(bash scripts/pg.sh start "$pgdir" "$pgport")
 cleanup() { bash scripts/pg.sh stop "$pgdir" >/dev/null 2>&1 || true; }
 trap cleanup EXIT
+
+# The guard connects as a least-privilege role: it may read and, once a
+# person approves, write the shop's tables, but it is no superuser, so
+# server files, programs and other roles stay out of reach even if a
+# statement got past the policy.
+app_password=$(od -An -tx1 -N16 /dev/urandom | tr -d ' \n')
+psql -q -v ON_ERROR_STOP=1 "$superuser_dsn" >/dev/null <<SQL
+DO \$\$ BEGIN
+  IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'guard_app') THEN
+    CREATE ROLE guard_app LOGIN;
+  END IF;
+END \$\$;
+ALTER ROLE guard_app PASSWORD '$app_password' NOSUPERUSER NOCREATEDB NOCREATEROLE;
+GRANT USAGE ON SCHEMA public TO guard_app;
+GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA public TO guard_app;
+GRANT USAGE, SELECT ON ALL SEQUENCES IN SCHEMA public TO guard_app;
+SQL
+APPDB_DSN="postgres://guard_app:$app_password@127.0.0.1:$pgport/appdb?sslmode=disable"
+export APPDB_DSN
+unset superuser_dsn app_password
 
 cat <<MSG
 
@@ -34,8 +56,15 @@ Connect an MCP client:
       --method tools/call --tool-name query_database --tool-arg target=appdb \\
       --tool-arg 'sql=SELECT id, company, email FROM customers ORDER BY id LIMIT 5'
 
-Try a write (needs approval), a read of .env (denied), and the transcript:
+Try a write (it waits for approval, then answers approval_pending with a
+request id), approve it from another terminal, and call again:
+  bin/mcp-guard approvals list --config examples/demo.yaml --state pending
+  bin/mcp-guard approvals approve REQUEST_ID --as carol@example.com --config examples/demo.yaml
+Read .env in the workspace (denied), and look at the transcript:
   bin/mcp-guard audit sessions --config examples/demo.yaml
+  bin/mcp-guard audit verify --config examples/demo.yaml
+
+Stop with Ctrl-C (or kill -TERM this script); the database is removed.
 
 Press Ctrl-C to stop.
 
