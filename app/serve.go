@@ -42,7 +42,7 @@ func (a *App) ServeStdio(ctx context.Context, in io.Reader, out io.Writer) error
 	s.SetContextFunc(func(ctx context.Context) context.Context {
 		return identity.WithCaller(guard.WithTransport(ctx, guard.TransportStdio), caller)
 	})
-	err = s.Listen(ctx, &lineCap{r: in, max: MaxStdioMessageBytes}, out)
+	err = s.Listen(ctx, checkedLines(&lineCap{r: in, max: MaxStdioMessageBytes}), out)
 	if !expires.IsZero() && errors.Is(ctx.Err(), context.DeadlineExceeded) {
 		return fmt.Errorf("identity.token_env: the token expired at %s; "+
 			"start again with a fresh token", expires.UTC().Format(time.RFC3339))

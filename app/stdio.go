@@ -1,6 +1,7 @@
 package app
 
 import (
+	"bufio"
 	"bytes"
 	"encoding/base64"
 	"encoding/json"
@@ -9,6 +10,8 @@ import (
 	"math"
 	"strings"
 	"time"
+
+	"github.com/mcp-guard/mcp-guard/identity"
 )
 
 // MaxStdioMessageBytes caps one stdio message (one line), as the HTTP body
@@ -82,4 +85,31 @@ func tokenExpiry(raw string) (time.Time, error) {
 	}
 	sec, frac := math.Modf(f)
 	return time.Unix(int64(sec), int64(frac*1e9)), nil
+}
+
+// checkedLines returns a reader that passes each stdio message through
+// identity.CheckJSON, as the HTTP front does for request bodies: a message
+// with a duplicate key anywhere (the guard and the tool must read the same
+// value), too deep a nesting or too many tokens is replaced by a byte no
+// JSON text may hold, so the server answers it with a parse error and
+// keeps serving. Lines are capped by lineCap first, so at most one capped
+// line is held at a time.
+func checkedLines(in io.Reader) io.Reader {
+	pr, pw := io.Pipe()
+	go func() {
+		sc := bufio.NewScanner(in)
+		sc.Buffer(make([]byte, 64<<10), MaxStdioMessageBytes+2)
+		for sc.Scan() {
+			line := sc.Bytes()
+			if len(bytes.TrimSpace(line)) > 0 && identity.CheckJSON(bytes.NewReader(line),
+				identity.DefaultMaxJSONDepth, identity.DefaultMaxJSONTokens) != nil {
+				line = []byte{0x01}
+			}
+			if _, err := pw.Write(append(line, '\n')); err != nil {
+				return
+			}
+		}
+		pw.CloseWithError(sc.Err())
+	}()
+	return pr
 }

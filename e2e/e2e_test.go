@@ -382,3 +382,47 @@ func TestPolicyErrorDenies(t *testing.T) {
 		t.Errorf("the policy error was not recorded: %q", policyErr)
 	}
 }
+
+// TestStdioDuplicateKeys: a stdio request whose params repeat a key is
+// refused (the guard and the tool must read the same value), and the
+// connection keeps serving.
+func TestStdioDuplicateKeys(t *testing.T) {
+	f := newFixture(t, "")
+	ctx := testContext(t)
+	cmd := exec.CommandContext(ctx, guardBinary(t), "serve", "--config", f.cfgPath)
+	cmd.Env = f.env
+	cmd.Stderr = f.stderr
+	stdin, _ := cmd.StdinPipe()
+	stdout, _ := cmd.StdoutPipe()
+	must(t, cmd.Start())
+	defer func() { stdin.Close(); _ = cmd.Wait() }()
+	r := bufio.NewReader(stdout)
+	send := func(s string) map[string]any {
+		t.Helper()
+		if _, err := io.WriteString(stdin, s+"\n"); err != nil {
+			t.Fatal(err)
+		}
+		line, err := r.ReadString('\n')
+		if err != nil {
+			t.Fatalf("no answer: %v\nstderr: %s", err, f.stderr)
+		}
+		var m map[string]any
+		must(t, json.Unmarshal([]byte(line), &m))
+		return m
+	}
+	send(`{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-11-25","capabilities":{},"clientInfo":{"name":"raw","version":"1"}}}`)
+	for _, dup := range []string{
+		`{"jsonrpc":"2.0","id":2,"method":"tools/call","params":{"name":"list_targets","name":"query_database","arguments":{"target":"appdb","sql":"SELECT 1"}}}`,
+		`{"jsonrpc":"2.0","id":3,"method":"tools/call","params":{"name":"read_file","arguments":{"target":"workspace","path":"reports/q3.txt","path":"../outside/shadow"}}}`,
+	} {
+		m := send(dup)
+		e, _ := m["error"].(map[string]any)
+		if code, _ := e["code"].(float64); code != -32700 {
+			t.Fatalf("a duplicate key was not refused: %v", m)
+		}
+	}
+	m := send(`{"jsonrpc":"2.0","id":4,"method":"tools/call","params":{"name":"list_targets","arguments":{}}}`)
+	if m["result"] == nil {
+		t.Fatalf("the next request was not answered: %v", m)
+	}
+}
