@@ -28,29 +28,55 @@ type lineCap struct {
 	max int
 	n   int  // bytes of the current line passed so far
 	cut bool // the current line is over max; drop until the newline
+
+	buf     []byte // read ahead from r, not yet filtered
+	scratch []byte // the one buffer reads go to
+	rerr    error  // the error r returned, given out once buf is empty
 }
 
 func (l *lineCap) Read(p []byte) (int, error) {
+	if len(p) == 0 {
+		return 0, nil
+	}
 	for {
-		n, err := l.r.Read(p)
-		// Filter in place: each byte read gives at most one byte out.
-		out := p[:0]
-		for _, b := range p[:n] {
+		if len(l.buf) == 0 {
+			if l.rerr != nil {
+				return 0, l.rerr
+			}
+			// Read in large chunks whatever the caller's buffer, so that
+			// dropping the rest of a long line does not go byte by byte.
+			if l.scratch == nil {
+				l.scratch = make([]byte, 64<<10)
+			}
+			n, err := l.r.Read(l.scratch)
+			l.buf, l.rerr = l.scratch[:n], err
+			if n == 0 && err == nil {
+				continue
+			}
+		}
+		out := 0
+		i := 0
+		for ; i < len(l.buf) && out < len(p); i++ {
+			b := l.buf[i]
 			switch {
 			case b == '\n':
 				l.n, l.cut = 0, false
-				out = append(out, b)
+				p[out] = b
+				out++
 			case l.cut:
 			case l.n == l.max:
 				l.cut = true
-				out = append(out, 0x01)
+				p[out] = 0x01
+				out++
 			default:
 				l.n++
-				out = append(out, b)
+				p[out] = b
+				out++
 			}
 		}
-		if len(out) > 0 || err != nil || n == 0 {
-			return len(out), err
+		l.buf = l.buf[i:]
+		if out > 0 {
+			return out, nil
 		}
 	}
 }
