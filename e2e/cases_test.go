@@ -49,16 +49,19 @@ func (c toolCase) expects() []string {
 	return nil
 }
 
-// loadCases reads our copy of the cases, plus any case in the shared copy
-// beside the repository that ours does not have yet.
+// loadCases reads our copy of the cases and our own extra cases, plus any
+// case in the shared copy beside the repository that ours does not have
+// yet.
 func loadCases(t *testing.T) []toolCase {
 	t.Helper()
 	var cases []toolCase
 	seen := map[string]bool{}
-	for _, p := range []string{"testdata/tool-cases.yaml", "../../shared/cases/tool-cases.yaml"} {
+	ours := map[string]bool{"testdata/tool-cases.yaml": true, "testdata/extra-cases.yaml": true}
+	for _, p := range []string{"testdata/tool-cases.yaml", "testdata/extra-cases.yaml",
+		"../../shared/cases/tool-cases.yaml"} {
 		data, err := os.ReadFile(p)
 		if err != nil {
-			if p == "testdata/tool-cases.yaml" {
+			if ours[p] {
 				t.Fatal(err)
 			}
 			continue

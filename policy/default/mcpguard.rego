@@ -107,25 +107,93 @@ denied_functions := {
 	"pg_ls_logdir", "pg_ls_waldir", "pg_ls_tmpdir", "pg_ls_archive_statusdir",
 	"pg_ls_logicalmapdir", "pg_ls_logicalsnapdir", "pg_ls_replslotdir",
 	"pg_file_write", "pg_file_rename", "pg_file_unlink", "pg_file_sync",
-	"lo_import", "lo_export", "lo_create", "lo_creat", "lo_unlink", "lo_put",
-	"lo_from_bytea", "lo_open", "lowrite", "lo_truncate", "lo_truncate64",
 	"pg_terminate_backend", "pg_cancel_backend", "pg_reload_conf",
 	"pg_rotate_logfile", "pg_promote", "pg_switch_wal",
 	"pg_create_restore_point", "pg_log_backend_memory_contexts",
 	"set_config", "pg_notify", "pg_sleep", "pg_sleep_for", "pg_sleep_until",
-	"pg_advisory_lock", "pg_advisory_lock_shared", "pg_advisory_xact_lock",
-	"pg_advisory_xact_lock_shared", "pg_try_advisory_lock",
-	"pg_logical_emit_message", "pg_replication_origin_create",
-	"pg_create_logical_replication_slot", "pg_create_physical_replication_slot",
-	"pg_drop_replication_slot", "query_to_xml", "query_to_xml_and_xmlschema",
-	"query_to_xmlschema", "cursor_to_xml", "cursor_to_xmlschema",
-	"pg_import_system_collations", "binary_upgrade_set_next_pg_type_oid",
+	"pg_logical_emit_message", "pg_import_system_collations",
+	"binary_upgrade_set_next_pg_type_oid",
 }
+
+# Functions whose whole business is one of the families above, denied by
+# the start of their bare name: large objects (server-side files of any
+# content, read around the column masking), advisory locks (held across
+# sessions; the unlocking and "try" forms included), replication slots and
+# origins (logical decoding reads every change of every table), server
+# file listings, and other connections (dblink, with its own message).
+denied_function_prefixes := {
+	"lo_", "pg_advisory", "pg_try_advisory", "pg_logical_slot_",
+	"pg_replication_origin_", "pg_replication_slot_", "pg_ls_", "pg_file_",
+	"pg_create_logical_replication_slot", "pg_create_physical_replication_slot",
+	"pg_copy_logical_replication_slot", "pg_copy_physical_replication_slot",
+	"pg_drop_replication_slot",
+}
+
+# Large-object calls that do not start with lo_.
+denied_functions_extra := {"loread", "lowrite"}
+
+# Built-ins that run SQL given as text: the guard checks the statement it
+# is sent, not a statement hidden in a string, so any of these would run
+# what the policy denies (pg_read_file, pg_terminate_backend, dblink_exec)
+# as a read.
+sql_text_functions := {
+	"query_to_xml", "query_to_xmlschema", "query_to_xml_and_xmlschema",
+	"cursor_to_xml", "cursor_to_xmlschema", "ts_stat", "ts_rewrite",
+}
+
+# Built-ins and common extension functions that read whole tables,
+# schemas, databases, other sessions or server files by name, where the
+# guard cannot follow columns to mask them: the *_to_xml family, the
+# functions behind pg_stat_activity, pg_stat_statements, the file settings
+# and HBA views, extended statistics values, and raw pages (pageinspect).
+table_reading_functions := {
+	"table_to_xml", "table_to_xmlschema", "table_to_xml_and_xmlschema",
+	"schema_to_xml", "schema_to_xmlschema", "schema_to_xml_and_xmlschema",
+	"database_to_xml", "database_to_xmlschema",
+	"database_to_xml_and_xmlschema", "pg_stat_get_activity",
+	"pg_stat_statements", "pg_show_all_file_settings", "pg_hba_file_rules",
+	"pg_ident_file_mappings", "pg_mcv_list_items", "pg_get_wal_block_info",
+	"get_raw_page", "heap_page_items", "heap_page_item_attrs",
+	"tuple_data_split", "bt_page_items", "brin_page_items",
+	"gist_page_items", "gin_leafpage_items", "hash_page_items",
+}
+
+# The functions behind pg_stat_activity one backend at a time: other
+# sessions' queries, users and client addresses.
+table_reading_prefixes := {"pg_stat_get_backend_"}
 
 deny contains sprintf("the function %s is not allowed: it reaches beyond this query (server files, programs, other sessions or settings)", [f]) if {
 	input.tool == "query_database"
 	some f in input.sql.function_names
-	f in denied_functions
+	beyond_query_function(f)
+}
+
+beyond_query_function(f) if f in denied_functions
+
+beyond_query_function(f) if f in denied_functions_extra
+
+beyond_query_function(f) if {
+	some p in denied_function_prefixes
+	startswith(f, p)
+}
+
+deny contains sprintf("the function %s is not allowed: it runs SQL given as text, which the guard cannot check", [f]) if {
+	input.tool == "query_database"
+	some f in input.sql.function_names
+	f in sql_text_functions
+}
+
+deny contains sprintf("the function %s is not allowed: it reads whole tables, other sessions or server settings around the column masking", [f]) if {
+	input.tool == "query_database"
+	some f in input.sql.function_names
+	table_reading_function(f)
+}
+
+table_reading_function(f) if f in table_reading_functions
+
+table_reading_function(f) if {
+	some p in table_reading_prefixes
+	startswith(f, p)
 }
 
 deny contains sprintf("the function %s is not allowed: it opens another database connection", [f]) if {
@@ -133,6 +201,32 @@ deny contains sprintf("the function %s is not allowed: it opens another database
 	some f in input.sql.function_names
 	startswith(f, "dblink")
 }
+
+# Catalogue tables and views that expose other sessions, password hashes,
+# user-mapping and subscription credentials, large objects, server
+# configuration files, or the values of columns (pg_stats holds the most
+# common values and histogram bounds of every column, masked or not).
+# Matched on the bare relation name, whatever the schema.
+denied_tables := {
+	"pg_stats", "pg_stats_ext", "pg_stats_ext_exprs", "pg_statistic",
+	"pg_statistic_ext_data", "pg_stat_activity", "pg_authid", "pg_shadow",
+	"pg_user_mapping", "pg_user_mappings", "user_mapping_options",
+	"_pg_user_mappings", "pg_subscription", "pg_largeobject",
+	"pg_file_settings", "pg_hba_file_rules", "pg_ident_file_mappings",
+	"pg_stat_statements",
+}
+
+deny contains sprintf("reading %s is not allowed: it exposes other sessions, credentials, server files or column values around the masking", [t]) if {
+	input.tool == "query_database"
+	some rel in array.concat(input.sql.tables_read, input.sql.tables_written)
+	t := bare_relation(rel)
+	t in denied_tables
+}
+
+# bare_relation drops the schema from a relation as sqlfacts writes it.
+# A part with a dot in it is quoted, so its last piece keeps a quote and
+# names no catalogue table.
+bare_relation(rel) := parts[count(parts) - 1] if parts := split(rel, ".")
 
 # Destructive statements: on a target labelled ddl=deny they are refused,
 # elsewhere they need approval.

@@ -1,0 +1,117 @@
+# Tests of the SQL part of the bundled policy against ways around it:
+# SQL run from a string, whole tables read by name, advisory locks in any
+# spelling, and catalogue tables that expose other sessions, credentials or
+# column values. Run them with `mcp-guard policy test` or `go test ./policy`.
+package mcpguard_test
+
+import rego.v1
+
+import data.mcpguard
+
+sql_target := {"name": "appdb", "kind": "postgres", "labels": {"env": "staging"}}
+
+sql_call(facts) := {
+	"tool": "query_database", "target": sql_target,
+	"caller": {"subject": "alice", "issuer": "", "email": "alice@example.com", "groups": ["developers"]},
+	"arguments": {"target": "appdb", "sql": "..."},
+	"sql": object.union(
+		{
+			"statement_count": 1, "kind": "select", "kinds": ["select"], "read_only": true,
+			"tables_read": [], "tables_written": [], "functions": [], "function_names": [],
+			"write_without_where": false, "output_columns": [],
+		},
+		facts,
+	),
+}
+
+sql_decision(facts) := d if {
+	d := mcpguard.decision with input as sql_call(facts)
+}
+
+# calling builds the facts of a read-only call of f in schema pg_catalog.
+calling(f) := {"functions": [concat(".", ["pg_catalog", f])], "function_names": [f]}
+
+reading(rel) := {"tables_read": [rel]}
+
+test_sql_text_functions_denied if {
+	every f in ["ts_stat", "ts_rewrite", "query_to_xml", "query_to_xmlschema", "query_to_xml_and_xmlschema", "cursor_to_xml", "cursor_to_xmlschema"] {
+		d := sql_decision(calling(f))
+		d.outcome == "deny"
+		some r in d.reasons
+		contains(r, "runs SQL given as text")
+	}
+}
+
+test_whole_table_readers_denied if {
+	every f in [
+		"table_to_xml", "table_to_xmlschema", "table_to_xml_and_xmlschema",
+		"schema_to_xml", "schema_to_xml_and_xmlschema", "database_to_xml",
+		"database_to_xmlschema", "database_to_xml_and_xmlschema",
+		"pg_stat_get_activity", "pg_stat_get_backend_activity",
+		"pg_stat_get_backend_client_addr", "pg_stat_statements",
+		"pg_show_all_file_settings", "pg_hba_file_rules", "pg_mcv_list_items",
+		"get_raw_page", "heap_page_items",
+	] {
+		d := sql_decision(calling(f))
+		d.outcome == "deny"
+		some r in d.reasons
+		contains(r, "reads whole tables")
+	}
+}
+
+# Every advisory lock function, the unlocking and "try" forms included,
+# is denied by prefix, not only the ones a list happened to name.
+test_advisory_locks_denied_by_prefix if {
+	every f in [
+		"pg_advisory_lock", "pg_advisory_unlock", "pg_advisory_unlock_all",
+		"pg_advisory_unlock_shared", "pg_try_advisory_lock_shared",
+		"pg_try_advisory_xact_lock", "pg_try_advisory_xact_lock_shared",
+		"pg_advisory_lock_future_variant",
+	] {
+		sql_decision(calling(f)).outcome == "deny"
+	}
+}
+
+test_large_objects_and_decoding_denied_by_prefix if {
+	every f in ["lo_get", "loread", "lo_lseek64", "pg_logical_slot_peek_changes", "pg_replication_origin_session_setup", "pg_ls_dir"] {
+		sql_decision(calling(f)).outcome == "deny"
+	}
+}
+
+test_catalogue_tables_denied_in_any_schema if {
+	every rel in [
+		"pg_stats", "pg_catalog.pg_stats", "pg_statistic", "pg_stat_activity",
+		"pg_catalog.pg_authid", "pg_shadow", "pg_user_mapping", "pg_user_mappings",
+		"information_schema.user_mapping_options", "pg_largeobject",
+		"pg_file_settings", "pg_hba_file_rules", "pg_ident_file_mappings",
+		"public.pg_stat_statements", "extensions.pg_stat_statements",
+		"pg_stats_ext", "pg_subscription",
+	] {
+		d := sql_decision(reading(rel))
+		d.outcome == "deny"
+		some r in d.reasons
+		contains(r, "reading ")
+	}
+}
+
+test_catalogue_tables_denied_when_written_too if {
+	d := sql_decision({"kinds": ["update"], "read_only": false, "tables_written": ["pg_catalog.pg_authid"]})
+	d.outcome == "deny"
+}
+
+test_ordinary_catalogue_tables_allowed if {
+	every rel in ["pg_class", "pg_catalog.pg_roles", "pg_user", "information_schema.columns", "pg_stat_user_tables", "pg_locks"] {
+		sql_decision(reading(rel)).outcome == "allow"
+	}
+}
+
+# A quoted name holding a dot is one relation, not a schema and a table.
+test_quoted_name_with_a_dot_is_not_a_catalogue_table if {
+	sql_decision(reading(`"x.pg_authid"`)).outcome == "allow"
+}
+
+test_ordinary_text_search_and_xml_allowed if {
+	every f in ["to_tsvector", "ts_rank", "ts_headline", "xpath", "xmlforest", "pg_get_viewdef", "lower"] {
+		sql_decision(calling(f)).outcome == "allow"
+	}
+}
