@@ -152,6 +152,16 @@ func Open(path string, opts Options) (*Recorder, error) {
 	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
 		return nil, fmt.Errorf("recorder: create directory: %w", err)
 	}
+	// Create the file 0600 before SQLite does: its -wal and -shm files
+	// take the database file's mode when they are created.
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
+	if err != nil {
+		return nil, fmt.Errorf("recorder: create database: %w", err)
+	}
+	f.Close()
+	if err := os.Chmod(path, 0o600); err != nil {
+		return nil, fmt.Errorf("recorder: restrict database permissions: %w", err)
+	}
 	db, err := OpenDB(path, opts.Synchronous)
 	if err != nil {
 		return nil, err
@@ -159,10 +169,6 @@ func Open(path string, opts Options) (*Recorder, error) {
 	if _, err := db.Exec(schema); err != nil {
 		db.Close()
 		return nil, fmt.Errorf("recorder: create schema: %w", err)
-	}
-	if err := os.Chmod(path, 0o600); err != nil {
-		db.Close()
-		return nil, fmt.Errorf("recorder: restrict database permissions: %w", err)
 	}
 	return start(context.Background(), db, opts)
 }
