@@ -382,14 +382,8 @@ func (e *Engine) prepareInput(input any) (ast.Value, error) {
 }
 
 func parseDecision(v any) (Decision, error) {
-	raw, err := json.Marshal(v)
+	d, err := decodeDecision(v)
 	if err != nil {
-		return Decision{}, fmt.Errorf("policy: decision: %w", err)
-	}
-	dec := json.NewDecoder(strings.NewReader(string(raw)))
-	dec.DisallowUnknownFields()
-	var d Decision
-	if err := dec.Decode(&d); err != nil {
 		return Decision{}, fmt.Errorf("policy: decision does not match the contract: %w", err)
 	}
 	switch d.Outcome {
@@ -413,4 +407,184 @@ func parseDecision(v any) (Decision, error) {
 		}
 	}
 	return d, nil
+}
+
+// decodeDecision reads the decision object as OPA returns it (maps, slices,
+// json.Number), refusing unknown fields and wrong types, without a JSON
+// round trip.
+func decodeDecision(v any) (Decision, error) {
+	var d Decision
+	m, ok := v.(map[string]any)
+	if !ok {
+		return d, fmt.Errorf("decision is %T, not an object", v)
+	}
+	for k, val := range m {
+		var err error
+		switch k {
+		case "outcome":
+			d.Outcome, err = asString(k, val)
+		case "reasons":
+			d.Reasons, err = asStrings(k, val)
+		case "detectors":
+			d.Detectors, err = asStrings(k, val)
+		case "writes":
+			d.Writes, err = asBool(k, val)
+		case "approval":
+			d.Approval, err = decodeApproval(val)
+		case "limits":
+			d.Limits, err = decodeLimits(val)
+		case "mask":
+			d.Mask, err = decodeMask(val)
+		default:
+			err = fmt.Errorf("unknown field %q", k)
+		}
+		if err != nil {
+			return Decision{}, err
+		}
+	}
+	return d, nil
+}
+
+func decodeApproval(v any) (Approval, error) {
+	var a Approval
+	m, ok := v.(map[string]any)
+	if !ok {
+		return a, errors.New("approval is not an object")
+	}
+	for k, val := range m {
+		var err error
+		switch k {
+		case "groups":
+			a.Groups, err = asStrings(k, val)
+		case "emails":
+			a.Emails, err = asStrings(k, val)
+		case "required":
+			a.Required, err = asInt(k, val)
+		case "channel":
+			a.Channel, err = asString(k, val)
+		case "confirmable":
+			a.Confirmable, err = asBool(k, val)
+		default:
+			err = fmt.Errorf("unknown field approval.%s", k)
+		}
+		if err != nil {
+			return a, err
+		}
+	}
+	return a, nil
+}
+
+func decodeLimits(v any) (Limits, error) {
+	var l Limits
+	m, ok := v.(map[string]any)
+	if !ok {
+		return l, errors.New("limits is not an object")
+	}
+	for k, val := range m {
+		var err error
+		switch k {
+		case "max_rows":
+			l.MaxRows, err = asInt(k, val)
+		case "timeout_seconds":
+			l.TimeoutSeconds, err = asInt(k, val)
+		case "max_output_bytes":
+			l.MaxOutputBytes, err = asInt(k, val)
+		default:
+			err = fmt.Errorf("unknown field limits.%s", k)
+		}
+		if err != nil {
+			return l, err
+		}
+	}
+	return l, nil
+}
+
+func decodeMask(v any) ([]MaskRule, error) {
+	list, ok := v.([]any)
+	if !ok {
+		return nil, errors.New("mask is not an array")
+	}
+	out := make([]MaskRule, 0, len(list))
+	for _, item := range list {
+		m, ok := item.(map[string]any)
+		if !ok {
+			return nil, errors.New("a mask rule is not an object")
+		}
+		var r MaskRule
+		for k, val := range m {
+			var err error
+			switch k {
+			case "table":
+				r.Table, err = asString(k, val)
+			case "column":
+				r.Column, err = asString(k, val)
+			case "strategy":
+				r.Strategy, err = asString(k, val)
+			case "keep":
+				r.Keep, err = asInt(k, val)
+			case "transformed":
+				r.Transformed, err = asString(k, val)
+			default:
+				err = fmt.Errorf("unknown field mask.%s", k)
+			}
+			if err != nil {
+				return nil, err
+			}
+		}
+		out = append(out, r)
+	}
+	return out, nil
+}
+
+func asString(k string, v any) (string, error) {
+	s, ok := v.(string)
+	if !ok {
+		return "", fmt.Errorf("%s is not a string", k)
+	}
+	return s, nil
+}
+
+func asBool(k string, v any) (bool, error) {
+	b, ok := v.(bool)
+	if !ok {
+		return false, fmt.Errorf("%s is not a boolean", k)
+	}
+	return b, nil
+}
+
+func asInt(k string, v any) (int, error) {
+	switch n := v.(type) {
+	case json.Number:
+		i, err := n.Int64()
+		if err != nil {
+			return 0, fmt.Errorf("%s is not an integer", k)
+		}
+		return int(i), nil
+	case float64:
+		if n != float64(int(n)) {
+			return 0, fmt.Errorf("%s is not an integer", k)
+		}
+		return int(n), nil
+	case int:
+		return n, nil
+	case int64:
+		return int(n), nil
+	}
+	return 0, fmt.Errorf("%s is not a number", k)
+}
+
+func asStrings(k string, v any) ([]string, error) {
+	list, ok := v.([]any)
+	if !ok {
+		return nil, fmt.Errorf("%s is not an array", k)
+	}
+	out := make([]string, len(list))
+	for i, e := range list {
+		s, ok := e.(string)
+		if !ok {
+			return nil, fmt.Errorf("%s holds a non-string", k)
+		}
+		out[i] = s
+	}
+	return out, nil
 }

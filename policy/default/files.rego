@@ -23,8 +23,13 @@ deny contains sprintf("%s cannot be read: %s", [input.arguments.path, input.file
 deny contains sprintf("%s is a secret file (%s)", [input.arguments.path, why]) if {
 	file_call
 	some p in [input.file.resolved, input.file.requested]
+	regex.match(any_secret_file, p)
 	why := secret_file(p)
 }
+
+# One pattern for every secret below, so that an ordinary file costs one
+# match; secret_file then says which kind it is.
+any_secret_file := `(^|/)\.env(\.[^/]*)?$|(^|/)id_(rsa|dsa|ecdsa|ed25519)[^/]*$|\.(pem|key|p12|pfx|jks|keystore|kdbx|ppk)$|(^|/)\.ssh(/|$)|(^|/)\.(netrc|pgpass|git-credentials|npmrc|pypirc)$|(^|/)\.(aws|azure|gcloud|kube|docker|gnupg)/|(^|/)(credentials|service-account[^/]*\.json)$|^/proc/|^/etc/(shadow|gshadow|sudoers)`
 
 secret_file(p) := "an environment file" if regex.match(`(^|/)\.env(\.[^/]*)?$`, p)
 
@@ -32,7 +37,7 @@ else := "a private key" if regex.match(`(^|/)id_(rsa|dsa|ecdsa|ed25519)[^/]*$`, 
 
 else := "a key or certificate store" if regex.match(`\.(pem|key|p12|pfx|jks|keystore|kdbx|ppk)$`, p)
 
-else := "SSH material" if regex.match(`(^|/)\.ssh/`, p)
+else := "SSH material" if regex.match(`(^|/)\.ssh(/|$)`, p)
 
 else := "a credentials file" if regex.match(`(^|/)\.(netrc|pgpass|git-credentials|npmrc|pypirc)$`, p)
 
@@ -43,6 +48,8 @@ else := "cloud credentials" if regex.match(`(^|/)(credentials|service-account[^/
 else := "a process's environment or memory" if regex.match(`^/proc/`, p)
 
 else := "a system secret" if regex.match(`^/etc/(shadow|gshadow|sudoers)`, p)
+
+else := "a secret file" if regex.match(any_secret_file, p)
 
 allowed if {
 	file_call
