@@ -7,21 +7,22 @@ package mcpguard
 
 import rego.v1
 
-file_call if input.tool == "read_file"
+# Every rule starts by comparing input.tool with a constant, so that OPA's
+# rule index skips the file rules outright for other tools.
 
 deny contains sprintf("%s is outside the target's roots", [input.arguments.path]) if {
-	file_call
+	input.tool == "read_file"
 	not input.file.inside
 }
 
 deny contains sprintf("%s cannot be read: %s", [input.arguments.path, input.file.error]) if {
-	file_call
+	input.tool == "read_file"
 	input.file.inside
 	input.file.error != ""
 }
 
 deny contains sprintf("%s is a secret file (%s)", [input.arguments.path, why]) if {
-	file_call
+	input.tool == "read_file"
 	some p in [input.file.resolved, input.file.requested]
 	regex.match(any_secret_file, p)
 	why := secret_file(p)
@@ -52,6 +53,6 @@ else := "a system secret" if regex.match(`^/etc/(shadow|gshadow|sudoers)`, p)
 else := "a secret file" if regex.match(any_secret_file, p)
 
 allowed if {
-	file_call
+	input.tool == "read_file"
 	input.file.inside
 }
