@@ -426,3 +426,46 @@ func TestStdioDuplicateKeys(t *testing.T) {
 		t.Fatalf("the next request was not answered: %v", m)
 	}
 }
+
+// TestServerEnvironmentHoldsNoSecrets: the serving process re-executes
+// itself with a minimal environment, so /proc/PID/environ (readable by
+// commands it runs as the same user) shows neither the DSN nor any other
+// secret of its first environment, while the DSN still works.
+func TestServerEnvironmentHoldsNoSecrets(t *testing.T) {
+	f := newFixture(t, "")
+	ctx := testContext(t)
+	cmd := exec.CommandContext(ctx, guardBinary(t), "serve", "--config", f.cfgPath)
+	cmd.Env = f.env
+	cmd.Stderr = f.stderr
+	stdin, _ := cmd.StdinPipe()
+	stdout, _ := cmd.StdoutPipe()
+	must(t, cmd.Start())
+	defer func() { stdin.Close(); _ = cmd.Wait() }()
+	r := bufio.NewReader(stdout)
+	send := func(s string) string {
+		t.Helper()
+		if _, err := io.WriteString(stdin, s+"\n"); err != nil {
+			t.Fatal(err)
+		}
+		line, err := r.ReadString('\n')
+		if err != nil {
+			t.Fatalf("no answer: %v\nstderr: %s", err, f.stderr)
+		}
+		return line
+	}
+	send(`{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-11-25","capabilities":{},"clientInfo":{"name":"raw","version":"1"}}}`)
+	out := send(`{"jsonrpc":"2.0","id":2,"method":"tools/call","params":{"name":"query_database","arguments":{"target":"appdb","sql":"SELECT company FROM customers WHERE company = 'Northwind Traders'"}}}`)
+	if !strings.Contains(out, "Northwind Traders") {
+		t.Fatalf("the DSN did not reach the re-executed server: %s", out)
+	}
+	environ, err := os.ReadFile(fmt.Sprintf("/proc/%d/environ", cmd.Process.Pid))
+	must(t, err)
+	for _, secret := range []string{f.db.Password(), f.canary("envvar"), "APPDB_DSN", "BILLING_API_KEY"} {
+		if strings.Contains(string(environ), secret) {
+			t.Errorf("the server's environment still holds %q", secret)
+		}
+	}
+	if !strings.Contains(string(environ), "PATH=") {
+		t.Errorf("the server's environment lost PATH: %q", environ)
+	}
+}

@@ -16,6 +16,7 @@ import (
 
 func newServe(stdin io.Reader, stdout, stderr io.Writer) *cobra.Command {
 	var cfgPath, httpAddr string
+	var keepEnv bool
 	cmd := &cobra.Command{
 		Use:   "serve",
 		Short: "Serve MCP over stdio (default) or streamable HTTP (--http)",
@@ -25,8 +26,18 @@ func newServe(stdin io.Reader, stdout, stderr io.Writer) *cobra.Command {
 			if err != nil {
 				return err
 			}
+			getenv := os.Getenv
+			if fd := os.Getenv(secretsFDEnv); fd != "" {
+				if getenv, err = inheritedSecrets(fd); err != nil {
+					return err
+				}
+			} else if keepEnv {
+				fmt.Fprintln(stderr, "mcp-guard: --keep-environment: the server's environment, secrets included, stays readable in /proc by commands run as the same user")
+			} else {
+				return dropEnvironment(cfg)
+			}
 			ctx := cmd.Context()
-			a, err := app.Build(ctx, cfg, app.Options{Stderr: stderr})
+			a, err := app.Build(ctx, cfg, app.Options{Stderr: stderr, Getenv: getenv})
 			if err != nil {
 				return err
 			}
@@ -42,6 +53,8 @@ func newServe(stdin io.Reader, stdout, stderr io.Writer) *cobra.Command {
 	}
 	cmd.Flags().StringVar(&cfgPath, "config", "mcp-guard.yaml", "configuration file")
 	cmd.Flags().StringVar(&httpAddr, "http", "", "serve streamable HTTP at ADDR (host:port) instead of stdio")
+	cmd.Flags().BoolVar(&keepEnv, "keep-environment", false,
+		"do not re-execute with a minimal environment (for debugging; leaves secrets readable in /proc)")
 	return cmd
 }
 
