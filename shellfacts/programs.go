@@ -75,12 +75,20 @@ func gitRunsCommand(sub string, rest []arg) string {
 		}
 		return false
 	}
+	// git accepts any unambiguous prefix of a long option
+	// (--open-files-i for --open-files-in-pager), and short options with
+	// their value attached (-Oless).
 	prefixed := func(names ...string) func(string) bool {
 		return func(v string) bool {
+			name, _, _ := strings.Cut(v, "=")
 			for _, n := range names {
-				if v == n || strings.HasPrefix(v, n+"=") ||
-					strings.HasPrefix(n, "-") && !strings.HasPrefix(n, "--") &&
-						strings.HasPrefix(v, n) {
+				long := strings.HasPrefix(n, "--")
+				switch {
+				case v == n:
+					return true
+				case long && len(name) >= 3 && strings.HasPrefix(n, name):
+					return true
+				case !long && strings.HasPrefix(n, "-") && strings.HasPrefix(v, n):
 					return true
 				}
 			}
@@ -103,7 +111,12 @@ func gitRunsCommand(sub string, rest []arg) string {
 	case "difftool", "mergetool":
 		found = has(prefixed("-x", "--extcmd", "--tool", "-t"))
 	case "grep":
-		found = has(prefixed("-O", "--open-files-in-pager"))
+		found = has(prefixed("-O", "--open-files-in-pager")) ||
+			has(func(v string) bool {
+				// -O in a cluster (-nOless) takes the rest as its value.
+				return len(v) > 2 && v[0] == '-' && v[1] != '-' &&
+					strings.Contains(v, "O")
+			})
 	case "clone", "fetch", "pull", "ls-remote", "push", "archive":
 		found = has(prefixed("--upload-pack", "--receive-pack", "--exec")) ||
 			sub == "clone" && has(prefixed("-u"))

@@ -215,6 +215,18 @@ var attackCases = []factsCase{
 		func(t *testing.T, _ fixture, f *Facts) {
 			wantOpaque(t, command(t, f, "git"), "git -c", "git_config")
 		}},
+	{"git grep pager abbreviated", `git grep --open-files-i='touch x' Makefile`,
+		func(t *testing.T, _ fixture, f *Facts) {
+			wantOpaque(t, command(t, f, "git"), "git", "git_runs_command")
+		}},
+	{"git grep -O in a cluster", `git grep -nOless x`,
+		func(t *testing.T, _ fixture, f *Facts) {
+			wantOpaque(t, command(t, f, "git"), "git", "git_runs_command")
+		}},
+	{"git fetch upload-pack abbreviated", `git fetch --upload-p='touch x' origin`,
+		func(t *testing.T, _ fixture, f *Facts) {
+			wantOpaque(t, command(t, f, "git"), "git", "git_runs_command")
+		}},
 	{"less +!", `less +!id README.md`,
 		func(t *testing.T, _ fixture, f *Facts) {
 			wantOpaque(t, command(t, f, "less"), "less +", "pager_command")

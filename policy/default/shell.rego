@@ -199,7 +199,126 @@ readonly_programs := {
 	"command", "nproc", "arch", "lsblk", "env",
 }
 
-# Flags that turn a read-only program into one that runs or writes.
+# ---------------------------------------------------------------- options
+
+# GNU getopt_long and git accept any unambiguous prefix of a long option
+# (--out for --output, --comp for --compress-program), so long options are
+# judged by prefix: long_opt(a, names) holds when a, before any "=", is at
+# least three characters long and begins one of names. An ambiguous prefix
+# is refused by the program, so counting it errs on the safe side.
+long_opt(a, names) if {
+	startswith(a, "--")
+	n := split(a, "=")[0]
+	count(n) >= 3
+	some name in names
+	startswith(name, n)
+}
+
+# short_opt(a, letters) holds when a is a cluster of short options (-xvf)
+# holding one of letters anywhere. A letter that is really part of an
+# attached value (-t/o) counts too, which errs on the safe side.
+short_opt(a, letters) if {
+	regex.match(`^-[^-]`, a)
+	some l in split(letters, "")
+	contains(substring(a, 1, -1), l)
+}
+
+# value_opt(a, shorts, longs) holds when the word after a is a's value: a
+# short cluster whose first value-taking letter (one of shorts) ends it,
+# or a long option (by prefix) without "=".
+value_opt(a, shorts, longs) if {
+	regex.match(`^-[^-]`, a)
+	cs := split(substring(a, 1, -1), "")
+	idx := [i | some i, ch in cs; contains(shorts, ch)]
+	count(idx) > 0
+	min(idx) == count(cs) - 1
+}
+
+value_opt(a, _, longs) if {
+	not contains(a, "=")
+	long_opt(a, longs)
+}
+
+# operands(args, shorts, longs) lists the words that may be operands. A
+# word is left out only when it surely is an option or an option's value;
+# when the word before could itself be a value (date -d -d x), the word
+# counts as an operand, so the list errs large.
+operands(args, shorts, longs) := [a |
+	some i, a in args
+	maybe_operand(args, i, shorts, longs)
+]
+
+maybe_operand(args, i, _, _) if {
+	some j, x in args
+	x == "--"
+	j < i
+}
+
+maybe_operand(args, i, shorts, longs) if {
+	a := args[i]
+	not option_word(a)
+	not surely_value(args, i, shorts, longs)
+}
+
+option_word(a) if {
+	startswith(a, "-")
+	a != "-"
+}
+
+surely_value(args, i, shorts, longs) if {
+	value_opt(args[i - 1], shorts, longs)
+	not maybe_value(args, i - 1, shorts, longs)
+}
+
+maybe_value(args, k, shorts, longs) if value_opt(args[k - 1], shorts, longs)
+
+# ---------------------------------------------------------------- options that run programs
+
+# Options of read-only programs that run a program the caller names (or,
+# for git grep -O, a pager). These are code execution, not reads.
+program_options contains sprintf("sort %s", [a]) if {
+	some c in commands
+	c.base == "sort"
+	some a in c.args
+	long_opt(a, ["--compress-program"])
+}
+
+program_options contains sprintf("rg %s", [a]) if {
+	some c in commands
+	c.base == "rg"
+	some a in c.args
+	long_opt(a, ["--pre", "--hostname-bin"])
+}
+
+program_options contains sprintf("git %s", [a]) if {
+	some c in commands
+	c.base == "git"
+	some a in c.args
+	long_opt(a, git_program_options)
+}
+
+program_options contains sprintf("git grep %s", [a]) if {
+	some c in commands
+	c.base == "git"
+	"grep" in c.args
+	some a in c.args
+	short_opt(a, "O")
+}
+
+git_program_options := [
+	"--open-files-in-pager", "--exec-path", "--upload-pack",
+	"--receive-pack", "--config-env", "--exec",
+]
+
+deny contains sprintf("%s runs a program named on the command line", [what]) if {
+	some what in program_options
+}
+
+# ---------------------------------------------------------------- options that write
+
+# Options and operands that turn a read-only program into one that writes a
+# file or changes the system; the full list, program by program, is in
+# docs/policy.md.
 unsafe_flag(c) if {
 	c.base == "find"
 	some a in c.args
@@ -209,14 +328,14 @@ unsafe_flag(c) if {
 unsafe_flag(c) if {
 	c.base == "sort"
 	some a in c.args
-	regex.match(`^(-o|--output)`, a)
+	sort_writes(a)
 }
 
-unsafe_flag(c) if {
-	c.base == "sort"
-	some a in c.args
-	regex.match(`^-[a-zA-Z]*o`, a)
-}
+# -o FILE writes the output; -T DIR and --compress-program write (and run)
+# temporary files.
+sort_writes(a) if short_opt(a, "oT")
+
+sort_writes(a) if long_opt(a, ["--output", "--temporary-directory", "--compress-program"])
 
 unsafe_flag(c) if {
 	c.base in {"base64", "xxd"}
@@ -225,29 +344,100 @@ unsafe_flag(c) if {
 	input.shell.pipelines > 0
 }
 
-# Programs that change the system or write a file given as an argument.
+# date sets the clock with -s/--set, or with an operand that is not a
+# +FORMAT (date MMDDhhmm[[CC]YY][.ss]).
+date_shorts := "dfrs"
+
+date_longs := ["--date", "--file", "--reference", "--set", "--rfc-3339"]
+
 unsafe_flag(c) if {
 	c.base == "date"
 	some a in c.args
-	regex.match(`^(-s|--set)`, a)
+	date_sets(a)
+}
+
+date_sets(a) if short_opt(a, "s")
+
+date_sets(a) if long_opt(a, ["--set"])
+
+unsafe_flag(c) if {
+	c.base == "date"
+	some a in operands(c.args, date_shorts, date_longs)
+	not startswith(a, "+")
+}
+
+# hostname NAME, -F/--file FILE and -b/--boot set the host name.
+unsafe_flag(c) if {
+	c.base == "hostname"
+	some a in c.args
+	not option_word(a)
 }
 
 unsafe_flag(c) if {
 	c.base == "hostname"
 	some a in c.args
-	not startswith(a, "-")
+	hostname_sets(a)
 }
 
+hostname_sets(a) if short_opt(a, "Fb")
+
+hostname_sets(a) if long_opt(a, ["--file", "--boot"])
+
+# uniq IN OUT writes OUT.
 unsafe_flag(c) if {
-	c.base in {"uniq", "xxd"}
-	count([a | some a in c.args; not startswith(a, "-")]) > 1
+	c.base == "uniq"
+	count(operands(c.args, "fsw", ["--skip-fields", "--skip-chars", "--check-chars"])) > 1
 }
 
+# xxd IN OUT writes OUT. xxd has its own option parser (-c8, -cols 8), so
+# every word that is not an option counts: a value then errs towards
+# approval.
+unsafe_flag(c) if {
+	c.base == "xxd"
+	count([a | some a in c.args; not option_word(a)]) > 1
+}
+
+# tree -o FILE writes the listing; -R writes 00Tree.html in every
+# directory.
 unsafe_flag(c) if {
 	c.base == "tree"
 	some a in c.args
-	regex.match(`^(-o|--output)`, a)
+	tree_writes(a)
 }
+
+tree_writes(a) if short_opt(a, "oR")
+
+tree_writes(a) if long_opt(a, ["--output"])
+
+# file -C compiles a magic file and writes NAME.mgc.
+unsafe_flag(c) if {
+	c.base == "file"
+	some a in c.args
+	file_compiles(a)
+}
+
+file_compiles(a) if short_opt(a, "C")
+
+file_compiles(a) if long_opt(a, ["--compile"])
+
+# ps prints every process's environment with the BSD e option (ps e,
+# auxe, -ex, -axe: a cluster procps does not read as System V is read as
+# BSD). Only the System V clusters below use e for "every process"; any
+# other word holding an e needs approval, unless it is an option's value.
+ps_e_clusters := {"-e", "-ef", "-eF", "-efw", "-efww", "-eFw", "-eFww", "-eH", "-efH", "-eFH", "-eLf", "-eLF", "-ejH", "-ely", "-el", "-elf", "-eo", "-eO"}
+
+ps_value_options := {"-o", "-O", "o", "O", "-eo", "-eO", "-p", "p", "-q", "q", "-C", "-u", "-U", "U", "-g", "-G", "-t", "t", "-s", "--sort", "k", "--format", "--pid", "--ppid", "--user", "--User", "--group", "--Group", "--sid", "--tty", "--cols", "--columns", "--width", "--rows", "--lines"}
+
+unsafe_flag(c) if {
+	c.base == "ps"
+	some i, a in c.args
+	contains(a, "e")
+	not startswith(a, "--")
+	not a in ps_e_clusters
+	not ps_value(c.args, i)
+}
+
+ps_value(args, i) if args[i - 1] in ps_value_options
 
 # env with arguments runs another program; alone it prints the (fixed,
 # minimal) environment.
@@ -267,11 +457,28 @@ unsafe_flag(c) if {
 	not git_readonly(c)
 }
 
-git_readonly_subcommands := {"status", "log", "diff", "show", "rev-parse", "ls-files", "blame", "describe", "shortlog", "grep", "ls-tree", "cat-file", "reflog", "whatchanged"}
+# git options that write a file (--output) or run the programs git's
+# configuration names for diffs and filters.
+unsafe_flag(c) if {
+	c.base == "git"
+	some a in c.args
+	long_opt(a, ["--output", "--ext-diff", "--textconv", "--filters"])
+}
+
+git_readonly_subcommands := {"status", "log", "diff", "show", "rev-parse", "ls-files", "blame", "describe", "shortlog", "grep", "ls-tree", "cat-file", "whatchanged"}
 
 git_readonly(c) if {
 	count(c.args) > 0
 	c.args[0] in git_readonly_subcommands
+}
+
+# git reflog alone or reflog show lists; reflog expire and delete rewrite
+# the reflog.
+git_readonly(c) if c.args == ["reflog"]
+
+git_readonly(c) if {
+	c.args[0] == "reflog"
+	c.args[1] == "show"
 }
 
 git_readonly(c) if {

@@ -1,0 +1,140 @@
+# Tests of the shell rules: options that run or write, paths outside the
+# working directory, secrets reached by another spelling, and programs
+# that only look like read-only ones. Each attack has a control beside it.
+package mcpguard_test
+
+import rego.v1
+
+import data.mcpguard
+
+shell_target := {"name": "local", "kind": "shell", "labels": {}}
+
+# sh_cmd is a command as shellfacts reports it for a program found in
+# /usr/bin, one of the target's PATH directories.
+sh_cmd(name, args) := {
+	"name": name, "base": name, "resolved": concat("", ["/usr/bin/", name]),
+	"resolved_base": name, "in_path": true, "args": args, "paths": [],
+	"builtin": false, "dynamic": false, "opaque": false, "stdin_from_pipe": false,
+}
+
+sh_input(commands, extra) := {
+	"tool": "run_shell", "target": shell_target, "caller": {"subject": "t", "issuer": "", "email": "", "groups": []},
+	"arguments": {"target": "local", "command": "..."},
+	"shell": object.union(
+		{
+			"commands": commands, "redirects": [], "pipelines": 0, "lists": 0,
+			"background": false, "substitutions": false, "assignments": [],
+			"changes_environment": false, "dynamic": false, "function_defs": false,
+		},
+		extra,
+	),
+}
+
+sh_outcome(commands) := o if {
+	d := mcpguard.decision with input as sh_input(commands, {})
+	o := d.outcome
+}
+
+# ---------------------------------------------------------------- option helpers
+
+test_long_opt_matches_unique_prefixes if {
+	mcpguard.long_opt("--output=x", ["--output"])
+	mcpguard.long_opt("--out", ["--output"])
+	mcpguard.long_opt("--comp=sh", ["--compress-program"])
+	not mcpguard.long_opt("--", ["--output"])
+	not mcpguard.long_opt("--output-indicator-new=x", ["--output"])
+	not mcpguard.long_opt("-o", ["--output"])
+}
+
+test_operands_skip_option_values if {
+	mcpguard.operands(["-d", "yesterday", "+%F"], "dfrs", ["--date"]) == ["+%F"]
+	mcpguard.operands(["--date", "x", "0101"], "dfrs", ["--date"]) == ["0101"]
+	mcpguard.operands(["-d", "-d", "0101"], "dfrs", ["--date"]) == ["0101"]
+	mcpguard.operands(["--", "-x"], "dfrs", ["--date"]) == ["-x"]
+}
+
+# ---------------------------------------------------------------- options that run or write
+
+test_git_output_and_abbreviations_need_approval if {
+	every args in [
+		["show", "--no-patch", "--output=/tmp/x/.git/config"],
+		["diff", "--no-index", "--outp=/tmp/pw", "a", "b"],
+		["log", "--ou", "x"],
+		["log", "-p", "--ext-diff"],
+		["diff", "--textc"],
+		["cat-file", "--filters", "HEAD:x"],
+		["reflog", "expire", "--expire=now", "--all"],
+		["reflog", "delete", "HEAD@{1}"],
+	] {
+		sh_outcome([sh_cmd("git", args)]) == "approval"
+	}
+}
+
+test_git_options_that_run_programs_denied if {
+	every args in [
+		["grep", "--open-files-i=touch x", "Makefile"],
+		["grep", "-nOtouch", "x"],
+		["log", "--exec-p=/tmp"],
+		["log", "--config-e=a=b"],
+	] {
+		sh_outcome([sh_cmd("git", args)]) == "deny"
+	}
+}
+
+test_git_reads_still_allowed if {
+	every args in [["reflog"], ["reflog", "show", "--all"], ["log", "--oneline"], ["diff", "--exit-code"], ["grep", "-n", "TODO"]] {
+		sh_outcome([sh_cmd("git", args)]) == "allow"
+	}
+}
+
+test_sort_compress_program_denied if {
+	sh_outcome([sh_cmd("sort", ["-S", "1", "--compress-program=sh"])]) == "deny"
+	sh_outcome([sh_cmd("sort", ["--comp=sh"])]) == "deny"
+}
+
+test_sort_writes_need_approval if {
+	every args in [["--out=x", "f"], ["--outp", "x", "f"], ["-uo", "x", "f"], ["-T", ".", "f"]] {
+		sh_outcome([sh_cmd("sort", args)]) == "approval"
+	}
+	sh_outcome([sh_cmd("sort", ["-u", "-k1,1", "f"])]) == "allow"
+}
+
+test_date_setting_the_clock_needs_approval if {
+	every args in [["010100002030"], ["-u", "010100002030"], ["--se=2030-01-01"], ["-us", "x"]] {
+		sh_outcome([sh_cmd("date", args)]) == "approval"
+	}
+	every args in [["+%F"], ["-d", "yesterday", "+%F"], ["-r", "notes.txt"], ["--date=@0"]] {
+		sh_outcome([sh_cmd("date", args)]) == "allow"
+	}
+}
+
+test_hostname_setting_needs_approval if {
+	every args in [["--file=/etc/hostname"], ["--fi", "/etc/hostname"], ["-F/etc/hostname"], ["-b"], ["evil"]] {
+		sh_outcome([sh_cmd("hostname", args)]) == "approval"
+	}
+	sh_outcome([sh_cmd("hostname", ["-f"])]) == "allow"
+}
+
+test_ps_printing_environments_needs_approval if {
+	every args in [["auxe"], ["e"], ["-ex"], ["-axe"], ["-et"], ["eww"]] {
+		sh_outcome([sh_cmd("ps", args)]) == "approval"
+	}
+	every args in [["-ef"], ["aux"], ["-eo", "pid,user,etime,args"], ["-C", "sleep"]] {
+		sh_outcome([sh_cmd("ps", args)]) == "allow"
+	}
+}
+
+test_rg_preprocessor_denied if {
+	sh_outcome([sh_cmd("rg", ["--pre=./x", "foo"])]) == "deny"
+	sh_outcome([sh_cmd("rg", ["--hostname-bin=./x", "foo"])]) == "deny"
+	sh_outcome([sh_cmd("rg", ["-n", "TODO"])]) == "allow"
+}
+
+test_tree_file_uniq_writes_need_approval if {
+	sh_outcome([sh_cmd("tree", ["-ao", "out.txt"])]) == "approval"
+	sh_outcome([sh_cmd("tree", ["-R", "-H", "."])]) == "approval"
+	sh_outcome([sh_cmd("file", ["--comp", "-m", "x"])]) == "approval"
+	sh_outcome([sh_cmd("uniq", ["a", "b"])]) == "approval"
+	sh_outcome([sh_cmd("uniq", ["-f", "1", "a"])]) == "allow"
+	sh_outcome([sh_cmd("tree", ["-a", "-L", "2"])]) == "allow"
+}

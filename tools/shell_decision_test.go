@@ -1,0 +1,201 @@
+package tools
+
+import (
+	"context"
+	"errors"
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/mcp-guard/mcp-guard/config"
+	"github.com/mcp-guard/mcp-guard/policy"
+)
+
+// shellFixture is a shell target's working directory with the files the
+// tester used, and a directory beside it that is outside.
+type shellFixture struct {
+	dir     string // parent of work and outside
+	work    string
+	outside string
+	eng     *policy.Engine
+}
+
+func newShellFixture(t *testing.T) *shellFixture {
+	t.Helper()
+	dir := t.TempDir()
+	f := &shellFixture{
+		dir:     dir,
+		work:    filepath.Join(dir, "work"),
+		outside: filepath.Join(dir, "outside"),
+	}
+	files := map[string]string{
+		"work/notes.txt":          "TODO: ship it\n",
+		"work/README.md":          "readme\n",
+		"work/.env":               "API_KEY=sk_live_fixture\n",
+		"work/.ssh/id_rsa":        "-----BEGIN OPENSSH PRIVATE KEY-----\n",
+		"work/var/demo/sign.key":  "key bytes\n",
+		"work/sub/inner.txt":      "inner\n",
+		"outside/secret.txt":      "outside secret\n",
+		"outside/ssh/known_hosts": "hosts\n",
+	}
+	for name, content := range files {
+		p := filepath.Join(dir, name)
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(p, []byte(content), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	links := map[string]string{
+		"work/innocent.txt": ".env",
+		"work/out":          "../outside",
+		"work/keylink":      ".ssh/id_rsa",
+	}
+	for name, to := range links {
+		if err := os.Symlink(to, filepath.Join(dir, name)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := os.Link(filepath.Join(f.work, ".env"), filepath.Join(f.work, "hard_env")); err != nil {
+		t.Fatal(err)
+	}
+	script := "#!/bin/sh\ntouch pwned\n"
+	if err := os.WriteFile(filepath.Join(f.work, "cat"), []byte(script), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	eng, err := policy.New(context.Background(), "", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.eng = eng
+	return f
+}
+
+// decide analyses command for the fixture's shell target and asks the
+// bundled policy, as the guard does. It returns allow, approval or deny
+// (a refusal before the policy counts as deny) and the reasons.
+func (f *shellFixture) decide(t *testing.T, command string) (string, []string) {
+	t.Helper()
+	ctx := context.Background()
+	target := &config.Target{
+		Name: "local", Kind: config.KindShell, Workdir: f.work,
+		Path: []string{"/usr/local/bin", "/usr/bin", "/bin"},
+	}
+	c := &Call{Tool: RunShell, Target: target,
+		Args: map[string]any{"target": "local", "command": command}}
+	key, facts, err := Shell{}.Facts(ctx, c)
+	if err != nil {
+		var r *Refusal
+		if !errors.As(err, &r) {
+			t.Fatalf("facts: %v", err)
+		}
+		return policy.OutcomeDeny, []string{r.Reason}
+	}
+	in := map[string]any{
+		"tool": RunShell,
+		"caller": map[string]any{"subject": "t", "issuer": "", "email": "",
+			"groups": []any{"developers"}},
+		"arguments": c.Args,
+		"target":    map[string]any{"name": "local", "kind": "shell", "labels": map[string]any{}},
+		key:         facts,
+	}
+	d, err := f.eng.Decide(ctx, in)
+	if err != nil {
+		t.Fatalf("decide %q: %v", command, err)
+	}
+	return d.Outcome, d.Reasons
+}
+
+type decisionRow struct {
+	name    string
+	command string
+	want    string
+}
+
+func runDecisionRows(t *testing.T, rows []decisionRow) {
+	t.Helper()
+	f := newShellFixture(t)
+	for _, r := range rows {
+		t.Run(r.name, func(t *testing.T) {
+			got, reasons := f.decide(t, r.command)
+			if got != r.want {
+				t.Errorf("%q: got %s %q, want %s", r.command, got, reasons, r.want)
+			}
+		})
+	}
+}
+
+// TestShellOptionsThatRunOrWrite: read-only programs whose options run a
+// program, write a file or change the system, in full and abbreviated
+// spellings, with the harmless forms as controls.
+func TestShellOptionsThatRunOrWrite(t *testing.T) {
+	const (
+		allow    = policy.OutcomeAllow
+		approval = policy.OutcomeApproval
+		deny     = policy.OutcomeDeny
+	)
+	runDecisionRows(t, []decisionRow{
+		{"git show --output", "git show --no-patch --format=x --output=.git/config", approval},
+		{"git diff --output abbreviated", "git diff --outp=x.txt", approval},
+		{"git log --ou", "git log --ou x.txt", approval},
+		{"git log --ext-diff", "git log -p --ext-diff", approval},
+		{"git diff --textconv", "git diff --textc", approval},
+		{"git cat-file --filters", "git cat-file --filt HEAD:x", approval},
+		{"git grep pager abbreviated", "git grep --open-files-i=touch Makefile", deny},
+		{"git grep -O cluster", "git grep -nOtouch x", deny},
+		{"git log --exec-path", "git log --exec-p=/tmp", deny},
+		{"git log --config-env", "git log --config-e=a=b", deny},
+		{"git reflog expire", "git reflog expire --expire=now --all", approval},
+		{"git reflog delete", "git reflog delete HEAD@{1}", approval},
+		{"git reflog", "git reflog", allow},
+		{"git reflog show", "git reflog show --all", allow},
+		{"git log control", "git log --oneline -5", allow},
+		{"git diff exit code control", "git diff --exit-code --stat", allow},
+		{"sort --compress-program", "sort -S 1 --compress-program=sh notes.txt", deny},
+		{"sort --comp", "sort --comp=sh notes.txt", deny},
+		{"sort --out", "sort --out=x notes.txt", approval},
+		{"sort --outp", "sort --outp x notes.txt", approval},
+		{"sort -o cluster", "sort -uo x notes.txt", approval},
+		{"sort -T", "sort -T . notes.txt", approval},
+		{"sort --temp", "sort --temp=. notes.txt", approval},
+		{"sort control", "sort -u -k1,1 notes.txt", allow},
+		{"date positional", "date 010100002030", approval},
+		{"date positional after -u", "date -u 010100002030", approval},
+		{"date --se", "date --se=2030-01-01", approval},
+		{"date -s cluster", "date -us 2030-01-01", approval},
+		{"date value then operand", "date -d -d 0101", approval},
+		{"date format control", "date +%F", allow},
+		{"date -d control", "date -d yesterday +%F", allow},
+		{"date -r control", "date -r notes.txt", allow},
+		{"hostname --file", "hostname --file=/etc/hostname", approval},
+		{"hostname --fi", "hostname --fi /etc/hostname", approval},
+		{"hostname -F attached", "hostname -F/etc/hostname", approval},
+		{"hostname -b", "hostname -b", approval},
+		{"hostname control", "hostname -f", allow},
+		{"uniq output operand", "uniq notes.txt out.txt", approval},
+		{"uniq control", "uniq -f 1 notes.txt", allow},
+		{"xxd output operand", "xxd notes.txt out.bin", approval},
+		{"tree -o", "tree -ao out.txt", approval},
+		{"tree -R", "tree -R -H . .", approval},
+		{"tree control", "tree -a -L 2", allow},
+		{"file -C", "file -C -m notes.txt", approval},
+		{"file --comp", "file --comp -m notes.txt", approval},
+		{"file control", "file notes.txt", allow},
+		{"ps BSD e", "ps auxe", approval},
+		{"ps e alone", "ps e", approval},
+		{"ps -ex", "ps -ex", approval},
+		{"ps -axe", "ps -axe", approval},
+		{"ps -et", "ps -et", approval},
+		{"ps -ef control", "ps -ef", allow},
+		{"ps aux control", "ps aux", allow},
+		{"ps -eo control", "ps -eo pid,user,etime,args", allow},
+		{"ps -C control", "ps -C sleep", allow},
+		{"rg --pre", "rg --pre=./x foo", deny},
+		{"rg --hostname-bin", "rg --hostname-bin=./x --hyperlink-format=default foo", deny},
+		{"rg control", "rg -n TODO", allow},
+		{"find -fprint", "find . -fprint out.txt", approval},
+		{"find -delete", "find . -name x -delete", approval},
+		{"find control", "find . -name '*.md'", allow},
+	})
+}
