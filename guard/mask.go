@@ -58,8 +58,9 @@ func (rm ResultMasker) MaskResult(tool string, facts any, r *tools.Result, d pol
 // by the columns the SQL facts say feed it.
 func (rm ResultMasker) maskColumns(sf *sqlfacts.Facts, r *tools.Result, rules []policy.MaskRule, counts masking.Counts) error {
 	rows, _ := r.Structured["rows"].([]any)
+	cov := coverage{rules: rules, columns: r.TableColumns}
 	for i, col := range r.Columns {
-		rule, whole, err := columnRule(sf, i, col, rules)
+		rule, whole, err := cov.columnRule(sf, i, len(r.Columns), col)
 		if err != nil {
 			return err
 		}
@@ -83,41 +84,117 @@ func (rm ResultMasker) maskColumns(sf *sqlfacts.Facts, r *tools.Result, rules []
 	return nil
 }
 
-// columnRule finds the rule that applies to result column i. whole says
-// the value must be masked as a whole because a masked column only feeds
-// it (through a function, cast, concatenation or a whole-row value).
-func columnRule(sf *sqlfacts.Facts, i int, col tools.Column, rules []policy.MaskRule) (*policy.MaskRule, bool, error) {
+// coverage decides which mask rule covers a result column.
+type coverage struct {
+	rules []policy.MaskRule
+	// columns reads a table's column names from the catalogue; nil when
+	// the tool gave no catalogue.
+	columns func(table string) ([]string, bool)
+}
+
+// columnRule finds the rule that applies to result column i of n. whole
+// says the value must be masked as a whole because a masked column only
+// feeds it (through a function, cast, concatenation or a whole-row value).
+func (cv coverage) columnRule(sf *sqlfacts.Facts, i, n int, col tools.Column) (*policy.MaskRule, bool, error) {
 	if col.Source != nil {
-		if r := matchRule(rules, col.Source.Schema, col.Source.Table, col.Source.Column); r != nil {
+		if r := matchRule(cv.rules, col.Source.Schema, col.Source.Table, col.Source.Column); r != nil {
 			return r, false, nil
 		}
 	}
-	if sf == nil || i >= len(sf.OutputColumns) {
+	if sf == nil {
 		return nil, false, nil
 	}
-	oc := sf.OutputColumns[i]
-	for _, src := range oc.Sources {
-		schema, table := splitTable(src.Table)
-		var r *policy.MaskRule
-		if src.Column == "*" {
-			r = matchTable(rules, schema, table)
-		} else {
-			r = matchRule(rules, schema, table, src.Column)
-		}
-		if r == nil {
+	cands, known := candidates(sf.OutputColumns, i, n)
+	for _, oc := range cands {
+		if oc.Star && oc.Direct && col.Source != nil {
+			// A table's own column through * or t.*: PostgreSQL named it.
 			continue
 		}
-		whole := !oc.Direct || src.Column == "*"
-		if whole && r.Transformed == "deny" {
-			return nil, false, fmt.Errorf("result column %q is computed from the masked column %s, and the policy refuses such expressions", oc.Name, ruleName(r))
+		if oc.Star && len(oc.Sources) == 0 {
+			known = false
 		}
-		return r, whole, nil
+		for _, src := range oc.Sources {
+			r, whole := cv.sourceRule(src, oc.Direct && !oc.Star)
+			if r == nil {
+				continue
+			}
+			if whole && r.Transformed == "deny" {
+				return nil, false, fmt.Errorf("result column %q is computed from the masked column %s, and the policy refuses such expressions", oc.Name, ruleName(r))
+			}
+			return r, whole, nil
+		}
 	}
-	if oc.Star && col.Source == nil {
-		// An unresolved star: nothing more is known than the tables.
-		return nil, false, nil
+	if !known {
+		// The parser cannot tell what feeds this column: any table the
+		// statement reads may, so one with a masked column masks it whole.
+		for _, t := range sf.TablesRead {
+			if r, _ := cv.sourceRule(sqlfacts.ColumnRef{Table: t, Column: "*"}, false); r != nil {
+				return r, true, nil
+			}
+		}
 	}
 	return nil, false, nil
+}
+
+// sourceRule finds the rule covering one source of a result column. A
+// whole-row source (column "*") is covered by a rule for any of the
+// table's columns, read from the catalogue; when the columns cannot be
+// read, by any rule the table could match. whole is true unless the
+// value is the plain column.
+func (cv coverage) sourceRule(src sqlfacts.ColumnRef, direct bool) (*policy.MaskRule, bool) {
+	schema, table := splitTable(src.Table)
+	if src.Column != "*" {
+		return matchRule(cv.rules, schema, table, src.Column), !direct
+	}
+	if cv.columns != nil {
+		if cols, ok := cv.columns(src.Table); ok {
+			for _, c := range cols {
+				if r := matchRule(cv.rules, schema, table, c); r != nil {
+					return r, true
+				}
+			}
+			return nil, true
+		}
+	}
+	for i := range cv.rules {
+		if tableMatches(cv.rules[i].Table, schema, table) {
+			return &cv.rules[i], true
+		}
+	}
+	return nil, true
+}
+
+// candidates returns the output columns of the facts that may produce
+// result column i of n. The parser cannot expand a star over a table, so
+// past the first star the positions are unknown: a result column between
+// the first and the last star may come from any output column there.
+// known is false when the facts do not account for the column at all.
+func candidates(outs []sqlfacts.OutputColumn, i, n int) ([]sqlfacts.OutputColumn, bool) {
+	first, last := -1, -1
+	for j, oc := range outs {
+		if oc.Star {
+			if first < 0 {
+				first = j
+			}
+			last = j
+		}
+	}
+	if first < 0 {
+		if len(outs) == n && i < n {
+			return outs[i : i+1], true
+		}
+		// The parser and the server disagree on the columns.
+		return outs, false
+	}
+	after := len(outs) - last - 1 // plain columns after the last star
+	switch {
+	case i < first:
+		return outs[i : i+1], true
+	case i >= n-after:
+		j := len(outs) - (n - i)
+		return outs[j : j+1], true
+	}
+	return outs[first : last+1], true
 }
 
 func splitTable(t string) (schema, table string) {
@@ -132,18 +209,6 @@ func matchRule(rules []policy.MaskRule, schema, table, column string) *policy.Ma
 		r := &rules[i]
 		if tableMatches(r.Table, schema, table) && (r.Column == "*" || strings.EqualFold(r.Column, column)) {
 			return r
-		}
-	}
-	return nil
-}
-
-// matchTable finds a rule naming this table itself, for a whole-row value
-// such as row_to_json(t). Rules for any table ("*") are left to the value
-// detectors here, since the guard cannot tell which columns a row holds.
-func matchTable(rules []policy.MaskRule, schema, table string) *policy.MaskRule {
-	for i := range rules {
-		if rules[i].Table != "*" && tableMatches(rules[i].Table, schema, table) {
-			return &rules[i]
 		}
 	}
 	return nil

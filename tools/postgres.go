@@ -31,9 +31,35 @@ type Postgres struct {
 	// secrets are the DSNs and passwords, for the scrubber.
 	secrets []string
 
+	// now is the clock of the table-column cache.
+	now func() time.Time
+
+	// mu guards columns and tables.
 	mu      sync.Mutex
 	columns map[columnKey]ColumnSource
+	tables  map[tableKey]tableEntry
 }
+
+// tableKey names a table of a target as the SQL facts write it.
+type tableKey struct {
+	target string
+	table  string
+}
+
+// tableEntry is a cached catalogue answer: a table's column names.
+type tableEntry struct {
+	cols    []string
+	fetched time.Time
+}
+
+// Bounds of the table-column cache: an entry is read again after
+// tableCacheTTL (a table may be altered or replaced), and the cache is
+// emptied when it holds tableCacheMax entries.
+const (
+	tableCacheTTL    = time.Minute
+	tableCacheMax    = 4096
+	tableLookupLimit = 5 * time.Second
+)
 
 type columnKey struct {
 	target string
@@ -51,7 +77,10 @@ type ColumnSource struct {
 // NewPostgres reads each postgres target's DSN (from its environment
 // variable or file) and prepares a pool; no connection is made yet.
 func NewPostgres(targets []config.Target, getenv func(string) string, logger *slog.Logger) (*Postgres, error) {
-	p := &Postgres{logger: logger, pools: map[string]*pgxpool.Pool{}, columns: map[columnKey]ColumnSource{}}
+	p := &Postgres{
+		logger: logger, pools: map[string]*pgxpool.Pool{}, now: time.Now,
+		columns: map[columnKey]ColumnSource{}, tables: map[tableKey]tableEntry{},
+	}
 	for _, t := range targets {
 		if t.Kind != config.KindPostgres {
 			continue
@@ -200,6 +229,7 @@ func (p *Postgres) Run(ctx context.Context, c *Call, d policy.Decision, l Limits
 	if m := c.Int("max_rows", 0); m > 0 && m < l.MaxRows {
 		l.MaxRows = m
 	}
+	callCtx := ctx
 	ctx, cancel := context.WithTimeout(ctx, time.Duration(l.TimeoutSeconds)*time.Second+2*time.Second)
 	defer cancel()
 
@@ -264,7 +294,46 @@ func (p *Postgres) Run(ctx context.Context, c *Call, d policy.Decision, l Limits
 	conn.Release()
 	released = true
 	p.resolveSources(ctx, pool, c.Target.Name, fields, res.Columns)
+	res.TableColumns = func(table string) ([]string, bool) {
+		return p.tableColumns(callCtx, pool, c.Target.Name, table)
+	}
 	return res, nil
+}
+
+// tableColumns returns the column names of table, named in SQL form with
+// or without a schema, as the target's catalogue resolves the name (the
+// search path applies when no schema is given). Answers are cached for
+// tableCacheTTL. ok is false when the relation does not exist or the
+// catalogue could not be read.
+func (p *Postgres) tableColumns(ctx context.Context, pool *pgxpool.Pool, target, table string) ([]string, bool) {
+	k := tableKey{target, table}
+	p.mu.Lock()
+	e, hit := p.tables[k]
+	p.mu.Unlock()
+	if hit && p.now().Sub(e.fetched) < tableCacheTTL {
+		return e.cols, true
+	}
+
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), tableLookupLimit)
+	defer cancel()
+	var cols []string
+	err := pool.QueryRow(ctx, `SELECT array(SELECT a.attname::text FROM pg_catalog.pg_attribute a
+			WHERE a.attrelid = c AND a.attnum > 0 AND NOT a.attisdropped ORDER BY a.attnum)
+		FROM pg_catalog.to_regclass($1) AS c WHERE c IS NOT NULL`, table).Scan(&cols)
+	if err != nil {
+		if !errors.Is(err, pgx.ErrNoRows) {
+			p.logger.Warn("cannot read a table's columns", "target", target, "error", err)
+		}
+		return nil, false
+	}
+
+	p.mu.Lock()
+	if len(p.tables) >= tableCacheMax {
+		clear(p.tables)
+	}
+	p.tables[k] = tableEntry{cols: cols, fetched: p.now()}
+	p.mu.Unlock()
+	return cols, true
 }
 
 // collect reads the statement's result, up to the row cap. truncated says

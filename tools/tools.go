@@ -110,6 +110,12 @@ type Result struct {
 	// Columns describes query_database result columns, with the table
 	// column each was read from where PostgreSQL reports it.
 	Columns []Column
+	// TableColumns returns the column names of a table named as the SQL
+	// facts name it ("customers", "public.customers"), read from the
+	// target's catalogue and cached; ok is false when the table is unknown
+	// or the catalogue could not be read. The masker needs it for
+	// whole-row values. Nil for tools other than query_database.
+	TableColumns func(table string) (cols []string, ok bool)
 }
 
 // Refusal stops a call before it runs. Outcome is "invalid" or "denied";

@@ -1,0 +1,222 @@
+package guard_test
+
+import (
+	"context"
+	"encoding/json"
+	"log/slog"
+	"strings"
+	"testing"
+
+	"github.com/mcp-guard/mcp-guard/config"
+	"github.com/mcp-guard/mcp-guard/guard"
+	"github.com/mcp-guard/mcp-guard/internal/pgtest"
+	"github.com/mcp-guard/mcp-guard/masking"
+	"github.com/mcp-guard/mcp-guard/policy"
+	"github.com/mcp-guard/mcp-guard/sqlfacts"
+	"github.com/mcp-guard/mcp-guard/tools"
+)
+
+// defaultMask is the mask list of the bundled policy: rules for any table.
+var defaultMask = []policy.MaskRule{
+	{Table: "*", Column: "email", Strategy: "redact", Transformed: "mask"},
+	{Table: "*", Column: "card_number", Strategy: "last", Keep: 4, Transformed: "mask"},
+	{Table: "*", Column: "token", Strategy: "redact", Transformed: "mask"},
+	{Table: "*", Column: "api_token", Strategy: "redact", Transformed: "mask"},
+}
+
+// Values of the fixture that only column rules catch: session tokens have
+// no shape a value detector knows, and an encoded email or card number has
+// none either.
+var (
+	sessionToken = "sess_5b1f0c9e7a2d4e6f8a0b1c2d3e4f5a6b"
+	tokenTail    = "5b1f0c9e7a2d4e6f8a0b1c2d3e4f5a6b"
+	// translate(..., '0123456789@', 'abcdefghij#') of ben.okafor's row.
+	encodedEmail = "ben.okafor#contoso.example"
+	encodedCard  = "ffffffffffffeeee"
+)
+
+// maskFixture runs SQL on a real database and masks the result with the
+// bundled policy's rules, as the guard does after a call.
+type maskFixture struct {
+	pg     *tools.Postgres
+	target config.Target
+	masker guard.ResultMasker
+}
+
+func newMaskFixture(t *testing.T) *maskFixture {
+	t.Helper()
+	db := pgtest.AppDB(t)
+	target := config.Target{Name: "appdb", Kind: config.KindPostgres, DSNEnv: "DSN"}
+	pg, err := tools.NewPostgres([]config.Target{target},
+		func(string) string { return db.DSN() }, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(pg.Close)
+	m, err := masking.New(masking.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &maskFixture{pg: pg, target: target, masker: guard.ResultMasker{M: m}}
+}
+
+// run returns the result of sql before masking, and its facts.
+func (f *maskFixture) run(t *testing.T, sql string) (*tools.Result, *sqlfacts.Facts) {
+	t.Helper()
+	facts, err := sqlfacts.Analyze(sql)
+	if err != nil {
+		t.Fatalf("analyze: %v", err)
+	}
+	c := &tools.Call{Tool: tools.QueryDatabase, Target: &f.target,
+		Args: map[string]any{"target": "appdb", "sql": sql}}
+	lim := tools.Limits{MaxRows: 100, TimeoutSeconds: 10, MaxOutputBytes: 1 << 20}
+	res, err := f.pg.Run(context.Background(), c, policy.Decision{}, lim)
+	if err != nil || res.Failed {
+		t.Fatalf("run %q: %v %v", sql, err, res)
+	}
+	return res, facts
+}
+
+func (f *maskFixture) mask(t *testing.T, res *tools.Result, facts *sqlfacts.Facts) string {
+	t.Helper()
+	d := policy.Decision{Outcome: policy.OutcomeAllow, Mask: defaultMask}
+	if _, err := f.masker.MaskResult(tools.QueryDatabase, facts, res, d); err != nil {
+		t.Fatalf("mask: %v", err)
+	}
+	raw, err := json.Marshal(res.Structured["rows"])
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(raw)
+}
+
+// TestWholeRowValuesAreMasked runs the spellings that fed a whole row to
+// the answer and checks that a table with a masked column masks the value
+// whole, whatever function, cast or encoding carries it.
+func TestWholeRowValuesAreMasked(t *testing.T) {
+	f := newMaskFixture(t)
+	tests := []struct {
+		name   string
+		sql    string
+		secret []string // must not appear after masking
+	}{
+		{"row_to_json", "SELECT row_to_json(s) FROM sessions s", []string{tokenTail}},
+		{"attribute call", "SELECT s.to_json FROM sessions s", []string{tokenTail}},
+		{"cast to text", "SELECT s::text FROM sessions s", []string{tokenTail}},
+		{"record_out", "SELECT s.record_out FROM sessions s", []string{tokenTail}},
+		{"json_agg attribute", "SELECT c.json_agg FROM sessions c", []string{tokenTail}},
+		{"to_jsonb", "SELECT to_jsonb(s) FROM sessions s", []string{tokenTail}},
+		{"schema-qualified star", "SELECT pg_catalog.row_to_json(s.*) FROM sessions s",
+			[]string{tokenTail}},
+		{"scalar subquery", "SELECT (SELECT s FROM sessions s ORDER BY id LIMIT 1)::text",
+			[]string{tokenTail}},
+		{"through a subquery", "SELECT x::text FROM (SELECT s FROM sessions s) q(x)",
+			[]string{tokenTail}},
+		{"jsonb_each_text", "SELECT v FROM sessions s, jsonb_each_text(to_jsonb(s)) AS e(k, v)",
+			[]string{tokenTail}},
+		{"field star", "SELECT (s).* FROM sessions s", []string{tokenTail}},
+		{"xmlforest", "SELECT xmlforest(s.*)::text FROM sessions s", []string{tokenTail}},
+		{"translate", "SELECT translate(c::text, '0123456789@', 'abcdefghij#') FROM customers c",
+			[]string{encodedEmail, encodedCard}},
+		{"convert_to", "SELECT convert_to(c::text, 'UTF8') FROM customers c WHERE id = 2",
+			[]string{"62656e2e6f6b61666f72"}}, // "ben.okafor" in hex
+		{"base64", "SELECT encode(convert_to(c::text, 'UTF8'), 'base64') FROM customers c WHERE id = 2",
+			[]string{"KDIsIkNvbnRvc28gUGhhcm1hY3ki"}}, // the row's start in base64
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			res, facts := f.run(t, tc.sql)
+			before, _ := json.Marshal(res.Structured["rows"])
+			if !strings.Contains(string(before), tc.secret[0]) {
+				t.Fatalf("the unmasked result lacks %q, so the test proves nothing: %.200s",
+					tc.secret[0], before)
+			}
+			got := f.mask(t, res, facts)
+			for _, s := range tc.secret {
+				if strings.Contains(got, s) {
+					t.Errorf("%q survives masking: %.300s", s, got)
+				}
+			}
+		})
+	}
+}
+
+// TestMaskingKeepsWhatNoRuleCovers checks the other side: columns and
+// whole rows of tables without a masked column come back as they are.
+func TestMaskingKeepsWhatNoRuleCovers(t *testing.T) {
+	f := newMaskFixture(t)
+	tests := []struct {
+		name string
+		sql  string
+		want []string // must still appear after masking
+		gone []string // must not
+	}{
+		{"star keeps plain columns", "SELECT * FROM customers WHERE id = 1",
+			[]string{"Northwind Traders"}, []string{"ana.lopez@northwind.example"}},
+		{"star then a whole row", "SELECT *, row_to_json(s) AS r FROM sessions s WHERE id = 1",
+			[]string{"rhea"}, []string{tokenTail}},
+		{"whole row of an unmasked table", "SELECT row_to_json(o) FROM orders o WHERE id = 1",
+			[]string{"channel"}, nil},
+		{"count", "SELECT count(*) AS n FROM customers", []string{"16"}, nil},
+		{"plain column next to a whole row", "SELECT staff_login, s::text FROM sessions s WHERE id = 1",
+			[]string{"rhea"}, []string{tokenTail}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			res, facts := f.run(t, tc.sql)
+			got := f.mask(t, res, facts)
+			for _, s := range tc.want {
+				if !strings.Contains(got, s) {
+					t.Errorf("%q was masked: %.300s", s, got)
+				}
+			}
+			for _, s := range tc.gone {
+				if strings.Contains(got, s) {
+					t.Errorf("%q survives masking: %.300s", s, got)
+				}
+			}
+		})
+	}
+}
+
+// TestWholeRowMaskingFailsClosed checks that a whole row is masked when
+// the catalogue cannot say which columns the table has.
+func TestWholeRowMaskingFailsClosed(t *testing.T) {
+	f := newMaskFixture(t)
+	res, facts := f.run(t, "SELECT row_to_json(o) FROM orders o WHERE id = 1")
+	lookups := 0
+	res.TableColumns = func(string) ([]string, bool) { lookups++; return nil, false }
+	got := f.mask(t, res, facts)
+	if lookups == 0 {
+		t.Fatal("the masker did not ask for the table's columns")
+	}
+	if strings.Contains(got, "channel") {
+		t.Errorf("a whole row of an unknown table came back unmasked: %s", got)
+	}
+}
+
+// TestTableColumnsHonoursSchema checks the catalogue lookup behind
+// whole-row masking: the schema when written, the search path otherwise.
+func TestTableColumnsHonoursSchema(t *testing.T) {
+	f := newMaskFixture(t)
+	res, _ := f.run(t, "SELECT 1")
+	tests := []struct {
+		table string
+		want  string // joined column names, "" for unknown
+	}{
+		{"sessions", "id,staff_login,token"},
+		{"public.sessions", "id,staff_login,token"},
+		{"pg_catalog.sessions", ""},
+		{"no_such_table", ""},
+		{`"Sessions"`, ""},
+		{"a.b.c.d", ""},
+	}
+	for _, tc := range tests {
+		t.Run(tc.table, func(t *testing.T) {
+			cols, ok := res.TableColumns(tc.table)
+			if got := strings.Join(cols, ","); got != tc.want || ok != (tc.want != "") {
+				t.Errorf("columns of %s = %q, %v; want %q", tc.table, got, ok, tc.want)
+			}
+		})
+	}
+}
