@@ -13,6 +13,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgproto3"
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/mcp-guard/mcp-guard/config"
@@ -22,6 +23,20 @@ import (
 
 // maxSQLBytes caps a statement's length.
 const maxSQLBytes = 256 << 10
+
+// Bounds on one protocol message from the server, so that a single huge
+// value (SELECT repeat('x', 500000000)) is refused before it is read into
+// memory. A call allows its output cap plus bodyMargin, room for the
+// framing of a row whose values fit the cap; a connection not yet given
+// a call's cap allows defaultMaxBody.
+const (
+	bodyMargin     = 64 << 10
+	defaultMaxBody = 16 << 20
+)
+
+// errTooLarge is the tool error for a message over the body limit.
+const errTooLarge = "the result is too large: one row holds more than the output limit " +
+	"of %d bytes; select less (substr, left, length) or fewer columns"
 
 // Postgres implements query_database. It holds one connection pool per
 // postgres target; the DSNs never leave it.
@@ -104,6 +119,7 @@ func NewPostgres(targets []config.Target, getenv func(string) string, logger *sl
 		// The guard's SQL parser lexes strings as the server does only
 		// with standard conforming strings.
 		cfg.ConnConfig.RuntimeParams["standard_conforming_strings"] = "on"
+		cfg.ConnConfig.MaxProtocolMessageBodyLen = defaultMaxBody
 		cfg.MaxConns = 8
 		cfg.MaxConnIdleTime = 5 * time.Minute
 		pool, err := pgxpool.NewWithConfig(context.Background(), cfg)
@@ -243,6 +259,9 @@ func (p *Postgres) Run(ctx context.Context, c *Call, d policy.Decision, l Limits
 			conn.Release()
 		}
 	}()
+	// A message over the limit ends the read with an error and closes the
+	// connection, which the pool then discards.
+	conn.Conn().PgConn().Frontend().SetMaxBodyLen(maxBodyLen(l))
 
 	begin := "BEGIN READ ONLY"
 	if d.Writes {
@@ -268,7 +287,7 @@ func (p *Postgres) Run(ctx context.Context, c *Call, d policy.Decision, l Limits
 		_ = conn.Conn().PgConn().Conn().Close()
 		br.Close()
 		if qerr != nil {
-			return sqlError(qerr)
+			return sqlError(qerr, l)
 		}
 	} else {
 		closeErr := br.Close()
@@ -288,7 +307,7 @@ func (p *Postgres) Run(ctx context.Context, c *Call, d policy.Decision, l Limits
 			}
 		}
 		if qerr != nil {
-			return sqlError(qerr)
+			return sqlError(qerr, l)
 		}
 	}
 	conn.Release()
@@ -482,10 +501,27 @@ func (p *Postgres) resolveSourcesCached(target string, fields []pgconn.FieldDesc
 	}
 }
 
+// maxBodyLen is the largest protocol message a call accepts.
+func maxBodyLen(l Limits) int {
+	if l.MaxOutputBytes <= 0 {
+		return defaultMaxBody + bodyMargin
+	}
+	return l.MaxOutputBytes + bodyMargin
+}
+
 // sqlError turns a database error into a result the model can act on.
 // A PostgreSQL error's message and code are shown (they describe the
-// statement, not the server); anything else is internal.
-func sqlError(err error) (*Result, error) {
+// statement, not the server); a row over the message limit says so;
+// anything else is internal.
+func sqlError(err error, l Limits) (*Result, error) {
+	var big *pgproto3.ExceededMaxBodyLenErr
+	if errors.As(err, &big) {
+		msg := fmt.Sprintf(errTooLarge, l.MaxOutputBytes)
+		return &Result{
+			Structured: map[string]any{"error": msg},
+			Failed:     true,
+		}, nil
+	}
 	var pe *pgconn.PgError
 	if errors.As(err, &pe) {
 		msg := fmt.Sprintf("PostgreSQL error %s: %s", pe.Code, pe.Message)
