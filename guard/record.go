@@ -4,9 +4,11 @@ import (
 	"context"
 	"encoding/json"
 	"regexp"
+	"slices"
 	"strings"
 
 	"github.com/mark3labs/mcp-go/mcp"
+	pg_query "github.com/pganalyze/pg_query_go/v6"
 
 	"github.com/mcp-guard/mcp-guard/identity"
 	"github.com/mcp-guard/mcp-guard/recorder"
@@ -54,7 +56,7 @@ func (g *Guard) recordIntent(ctx context.Context, c *call) error {
 		Caller:        c.caller,
 		Tool:          c.name,
 		Target:        targetName(c),
-		Arguments:     g.redactArgs(c.args),
+		Arguments:     g.redactArgs(c.args, c.facts),
 		Facts:         g.redactValue(c.facts),
 		Decision:      c.decision,
 		PolicyVersion: g.engine.Version(),
@@ -104,8 +106,9 @@ func (g *Guard) recordCompletion(ctx context.Context, c *call, outcome string, r
 // secret, as in PGPASSWORD=... before a command.
 var secretAssignment = regexp.MustCompile(`(?i)\b([A-Z0-9_]*(?:PASS|PWD|TOKEN|SECRET|KEY|AUTH|CRED)[A-Z0-9_]*=)('[^']*'|"[^"]*"|[^\s;&|]+)`)
 
-// sqlPassword finds statements that carry a password in a literal.
-var sqlPassword = regexp.MustCompile(`(?i)password|secret|user\s+mapping|server`)
+// sqlPassword finds texts that may carry a password in a literal. It only
+// judges texts the parser cannot read, which never run.
+var sqlPassword = regexp.MustCompile(`(?i)password|secret|user\s+mapping|server|subscription|conninfo`)
 
 // redactText removes from s what must never be stored or logged: secret
 // assignments, and whatever the masker detects.
@@ -136,18 +139,69 @@ func mayAssign(s string) bool {
 	return false
 }
 
-// redactArgs is redactText over the arguments, with SQL that may carry a
-// password recorded with its literals replaced.
-func (g *Guard) redactArgs(args map[string]any) any {
+// redactArgs is redactText over the arguments, except the SQL: a
+// statement that carries credentials is recorded with its literals
+// replaced, any other exactly as sent, through the masker only. facts are
+// the call's SQL facts, or nil when there are none.
+func (g *Guard) redactArgs(args map[string]any, facts any) any {
 	out := make(map[string]any, len(args))
 	for k, v := range args {
-		if s, ok := v.(string); ok && k == "sql" && sqlPassword.MatchString(s) {
-			out[k] = g.redactText(sqlfacts.Redact(s))
+		if s, ok := v.(string); ok && k == "sql" {
+			out[k] = g.redactSQL(s, facts)
 			continue
 		}
 		out[k] = g.redactValue(v)
 	}
 	return out
+}
+
+// redactSQL is what the transcript and approvers see of a statement.
+// Literals are blanked only where the statement itself holds credentials;
+// words in a literal or a comment of any other statement cannot blind
+// the record. The masker still masks password=... and known secrets.
+func (g *Guard) redactSQL(sql string, facts any) string {
+	if carriesCredentials(sql, facts) {
+		return g.redactText(sqlfacts.Redact(sql))
+	}
+	return g.masker.Text(sql)
+}
+
+// carriesCredentials reports whether sql is a statement whose literals may
+// hold a password: CREATE or ALTER ROLE (and USER), USER MAPPING, SERVER,
+// SUBSCRIPTION, and ALTER SYSTEM (primary_conninfo). The facts answer
+// without a parse for anything but DDL; a text the parser rejects is
+// judged by its words, as it never runs.
+func carriesCredentials(sql string, facts any) bool {
+	if sf, ok := facts.(*sqlfacts.Facts); ok && sf != nil {
+		if slices.Contains(sf.RoleOptions, "password") ||
+			slices.Contains(sf.Kinds, sqlfacts.KindAlterRole) ||
+			slices.Contains(sf.Kinds, sqlfacts.KindCreateRole) {
+			return true
+		}
+		if !slices.Contains(sf.Kinds, sqlfacts.KindDDL) {
+			return false
+		}
+	}
+	if len(sql) > sqlfacts.MaxLength {
+		// Too long to analyze, so refused; parsing it would cost more
+		// than recording the refusal is worth.
+		return sqlPassword.MatchString(sql)
+	}
+	tree, err := pg_query.Parse(sql)
+	if err != nil {
+		return sqlPassword.MatchString(sql)
+	}
+	for _, raw := range tree.GetStmts() {
+		switch raw.GetStmt().GetNode().(type) {
+		case *pg_query.Node_CreateRoleStmt, *pg_query.Node_AlterRoleStmt,
+			*pg_query.Node_CreateUserMappingStmt, *pg_query.Node_AlterUserMappingStmt,
+			*pg_query.Node_CreateForeignServerStmt, *pg_query.Node_AlterForeignServerStmt,
+			*pg_query.Node_CreateSubscriptionStmt, *pg_query.Node_AlterSubscriptionStmt,
+			*pg_query.Node_AlterSystemStmt:
+			return true
+		}
+	}
+	return false
 }
 
 // redactValue applies redactText to every string inside v (after a JSON
@@ -186,5 +240,6 @@ func (g *Guard) walk(v any) any {
 }
 
 // RedactArgs returns the arguments as they may be stored or shown: secret
-// assignments, detected secrets and SQL password literals removed.
-func (g *Guard) RedactArgs(args map[string]any) any { return g.redactArgs(args) }
+// assignments, detected secrets and the literals of SQL that carries
+// credentials removed. The SQL is parsed here to tell.
+func (g *Guard) RedactArgs(args map[string]any) any { return g.redactArgs(args, nil) }
