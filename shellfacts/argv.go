@@ -57,6 +57,7 @@ func (a *analyzer) newCommand(args []arg, cx ctx, env []string) (*cmd, error) {
 	c.StdinFromPipe = cx.stdin == stdinPipe
 	c.Env = env
 	c.Args, c.Flags, c.DynamicReasons = []string{}, []string{}, []string{}
+	c.Paths = []PathFact{}
 
 	name := args[0]
 	c.Name = name.val
@@ -89,6 +90,10 @@ func (a *analyzer) newCommand(args []arg, cx ctx, env []string) (*cmd, error) {
 		for _, f := range x.flags {
 			c.flag(f)
 		}
+	}
+
+	if !name.dyn {
+		c.Paths = a.argPaths(c.Base, args[1:])
 	}
 
 	c.Builtin = cx.direct && bashBuiltins[c.Name]
@@ -130,10 +135,24 @@ func (a *analyzer) resolve(c *cmd) {
 	if found == "" {
 		return
 	}
+	dir := physical(filepath.Dir(found))
 	if real, err := filepath.EvalSymlinks(found); err == nil {
 		found = real
 	}
 	c.Resolved, c.ResolvedBase = found, filepath.Base(found)
+	c.InPath = a.inPathDir(dir) && !within(found, a.workdir)
+}
+
+// inPathDir reports whether dir (links followed) is one of the absolute
+// directories of Options.Path. Relative entries (".", "") name the
+// working directory, which is never a place for trusted programs.
+func (a *analyzer) inPathDir(dir string) bool {
+	for _, d := range a.opts.Path {
+		if filepath.IsAbs(d) && physical(d) == dir {
+			return true
+		}
+	}
+	return false
 }
 
 func isExecutable(p string) bool {

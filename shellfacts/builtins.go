@@ -1,6 +1,7 @@
 package shellfacts
 
 import (
+	"os"
 	"strings"
 )
 
@@ -71,14 +72,36 @@ func cdBuiltin(a *analyzer, c *cmd, args []arg, _ ctx, _ bool) error {
 	case ops[0].dyn || ops[0].val == "-" || strings.HasPrefix(ops[0].val, "+"):
 		a.cwdOK = false
 	default:
-		tilde := false
+		tilde, glob := false, false
 		for _, f := range ops[0].flags {
 			tilde = tilde || f == flagTilde
+			glob = glob || f == flagGlob
+		}
+		if glob {
+			a.cdGlob(ops[0].val, tilde)
+			return nil
 		}
 		p := a.resolvePath(ops[0].val, tilde)
 		a.cwd, a.cwdOK = p, p != ""
 	}
 	return nil
+}
+
+// cdGlob follows cd to a glob: bash changes to the one match; with no
+// match or several, the working directory is no longer known.
+func (a *analyzer) cdGlob(pat string, tilde bool) {
+	raw := a.rawPath(pat, tilde)
+	a.cwdOK = false
+	if raw == "" || a.opts.Remote {
+		return
+	}
+	matches, ok := globFiles(raw)
+	if !ok || len(matches) != 1 {
+		return
+	}
+	if st, err := os.Stat(matches[0]); err == nil && st.IsDir() {
+		a.cwd, a.cwdOK = matches[0], true
+	}
 }
 
 // declArgs records the names export, declare and friends set when called

@@ -3,6 +3,7 @@ package shellfacts
 import (
 	"os"
 	"path/filepath"
+	"reflect"
 	"slices"
 	"testing"
 )
@@ -131,4 +132,10 @@ func wantVia(t *testing.T, c Command, via string) {
 	if c.Via != via {
 		t.Errorf("%s via = %q, want %q", c.Name, c.Via, via)
 	}
+}
+
+// sameRedirect compares two redirects, leaving out their path facts.
+func sameRedirect(got, want Redirect) bool {
+	got.Paths, want.Paths = nil, nil
+	return reflect.DeepEqual(got, want)
 }

@@ -44,6 +44,10 @@ type Options struct {
 	// redirect targets and a bare cd. Empty (or not absolute) means ~
 	// stays unresolved.
 	Home string
+	// Remote is set when the command runs on another machine: paths are
+	// made absolute and cleaned, but not looked up here (no links
+	// followed, no globs expanded, nothing known to exist).
+	Remote bool
 	// MaxCommands bounds the number of simple commands reported
 	// (default DefaultMaxCommands).
 	MaxCommands int
@@ -118,9 +122,19 @@ type Command struct {
 	// ResolvedBase is the last element of Resolved, so that a link such as
 	// sudoedit -> sudo shows the program that really runs.
 	ResolvedBase string `json:"resolved_base"`
+	// InPath is true when the program was found in one of the absolute
+	// directories of Options.Path (by name, or named by a path into one of
+	// them) and the file that runs is not under Options.Workdir. A
+	// program run from the working directory (./cat) has it false.
+	InPath bool `json:"in_path"`
 	// Args are argv[1:] after quote removal and brace expansion; a dynamic
 	// word appears as its source text. Tilde and globs are kept literal.
 	Args []string `json:"args"`
+	// Paths lists the files and directories the arguments name: words
+	// that hold a slash, start with "." or "~", or name something in the
+	// working directory; values of --opt=PATH and -oPATH; and every match
+	// of a glob. The pattern operand of grep and rg is left out.
+	Paths []PathFact `json:"paths"`
 	// Env lists the variables set for this command only (VAR=x cmd,
 	// env VAR=x cmd, sudo VAR=x cmd).
 	Env []string `json:"env"`
@@ -177,6 +191,10 @@ type Redirect struct {
 	ResolvedTarget string `json:"resolved_target"`
 	// Dynamic is true when the target is only known at run time.
 	Dynamic bool `json:"dynamic"`
+	// Paths holds the file the redirection opens, with links followed,
+	// and every match when the target is a glob; empty for descriptors,
+	// here-documents and dynamic targets.
+	Paths []PathFact `json:"paths"`
 }
 
 // InvalidError reports text the guard refuses before parsing: invalid

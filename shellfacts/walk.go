@@ -58,19 +58,27 @@ type analyzer struct {
 	cfg   *expand.Config
 	// cwd is the working directory at the point being analysed; cwdOK is
 	// false once it can no longer be known.
-	cwd    string
-	cwdOK  bool
-	fields int
-	funcs  map[string]bool
+	cwd   string
+	cwdOK bool
+	// workdir is Options.Workdir with links followed, what PathFact.Inside
+	// compares against.
+	workdir string
+	fields  int
+	funcs   map[string]bool
 }
 
 func newAnalyzer(opts Options) *analyzer {
+	workdir := opts.Workdir
+	if workdir != "" && !opts.Remote {
+		workdir = physical(workdir)
+	}
 	return &analyzer{
-		opts:  opts,
-		cfg:   newExpandConfig(),
-		cwd:   opts.Workdir,
-		cwdOK: opts.Workdir != "",
-		funcs: map[string]bool{},
+		workdir: workdir,
+		opts:    opts,
+		cfg:     newExpandConfig(),
+		cwd:     opts.Workdir,
+		cwdOK:   opts.Workdir != "",
+		funcs:   map[string]bool{},
 		facts: Facts{
 			Commands: []Command{}, Redirects: []Redirect{},
 			Assignments: []string{}, DynamicReasons: []string{},
@@ -521,7 +529,7 @@ func isAssignOp(op syntax.BinAritOperator) bool {
 
 // redirect records one redirection and updates where stdin comes from.
 func (a *analyzer) redirect(r *syntax.Redirect, cx *ctx) error {
-	rd := Redirect{Op: r.Op.String()}
+	rd := Redirect{Op: r.Op.String(), Paths: []PathFact{}}
 	toStdin := r.N == nil || r.N.Value == "0"
 	if r.N != nil {
 		rd.Fd = r.N.Value
@@ -628,11 +636,17 @@ func (a *analyzer) fileRedirect(r *syntax.Redirect, rd *Redirect, cx ctx) error 
 	default:
 		rd.Writes = !harmlessSink(target)
 	}
-	tilde := false
+	tilde, glob := false, false
 	for _, f := range wi.flags {
 		tilde = tilde || f == flagTilde
+		glob = glob || f == flagGlob
 	}
 	rd.ResolvedTarget = a.resolvePath(target, tilde)
+	if glob && !a.opts.Remote {
+		// bash opens the one match of a glob target.
+		rd.Paths = append(rd.Paths, a.globPaths(target, tilde)...)
+	}
+	rd.Paths = append(rd.Paths, a.pathFact(target, tilde))
 	return nil
 }
 

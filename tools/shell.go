@@ -84,7 +84,9 @@ func (Shell) Facts(_ context.Context, c *Call) (string, any, error) {
 		MaxDepth:    maxShellDepth,
 	}
 	if c.Target.Kind == config.KindSSH {
-		opts.Path = nil // the remote PATH is unknown here
+		// The remote PATH, HOME and files are unknown here: paths are
+		// judged as written, ~ stays unresolved.
+		opts.Path, opts.Home, opts.Remote = nil, "", true
 	}
 	facts, err := shellfacts.Analyze(cmd, opts)
 	if err != nil {

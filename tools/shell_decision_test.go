@@ -5,6 +5,8 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"strconv"
+	"strings"
 	"testing"
 
 	"github.com/mcp-guard/mcp-guard/config"
@@ -77,10 +79,15 @@ func newShellFixture(t *testing.T) *shellFixture {
 // (a refusal before the policy counts as deny) and the reasons.
 func (f *shellFixture) decide(t *testing.T, command string) (string, []string) {
 	t.Helper()
+	return f.decideWith(t, command, []string{"/usr/local/bin", "/usr/bin", "/bin"})
+}
+
+// decideWith is decide on a target with the given PATH.
+func (f *shellFixture) decideWith(t *testing.T, command string, path []string) (string, []string) {
+	t.Helper()
 	ctx := context.Background()
 	target := &config.Target{
-		Name: "local", Kind: config.KindShell, Workdir: f.work,
-		Path: []string{"/usr/local/bin", "/usr/bin", "/bin"},
+		Name: "local", Kind: config.KindShell, Workdir: f.work, Path: path,
 	}
 	c := &Call{Tool: RunShell, Target: target,
 		Args: map[string]any{"target": "local", "command": command}}
@@ -118,9 +125,11 @@ func runDecisionRows(t *testing.T, rows []decisionRow) {
 	f := newShellFixture(t)
 	for _, r := range rows {
 		t.Run(r.name, func(t *testing.T) {
-			got, reasons := f.decide(t, r.command)
+			command := strings.NewReplacer("{work}", f.work, "{outside}", f.outside,
+				"{pid}", strconv.Itoa(os.Getpid())).Replace(r.command)
+			got, reasons := f.decide(t, command)
 			if got != r.want {
-				t.Errorf("%q: got %s %q, want %s", r.command, got, reasons, r.want)
+				t.Errorf("%q: got %s %q, want %s", command, got, reasons, r.want)
 			}
 		})
 	}
@@ -198,4 +207,90 @@ func TestShellOptionsThatRunOrWrite(t *testing.T) {
 		{"find -delete", "find . -name x -delete", approval},
 		{"find control", "find . -name '*.md'", allow},
 	})
+}
+
+// TestShellPathsOutsideTheWorkdir: secrets reached through /proc, another
+// spelling, a link, a glob or cd are denied; other files outside the
+// working directory need approval; reads inside it run.
+func TestShellPathsOutsideTheWorkdir(t *testing.T) {
+	const (
+		allow    = policy.OutcomeAllow
+		approval = policy.OutcomeApproval
+		deny     = policy.OutcomeDeny
+	)
+	runDecisionRows(t, []decisionRow{
+		{"own environ", "cat /proc/{pid}/environ", deny},
+		{"environ through self", "cat /proc/self/environ", deny},
+		{"environ by glob", "cat /proc/{pid}/env*", deny},
+		{"environ after cd", "cd /proc/{pid} && cat environ", deny},
+		{"environ of a task", "cat /proc/{pid}/task/{pid}/environ", deny},
+		{"environ with a dot", "cat /proc/{pid}/./environ", deny},
+		{"grep through a process", "grep -ra BILLING /proc/{pid}/", deny},
+		{"grep through /proc", "grep -r BILLING /proc", deny},
+		{"relative /proc after cd", "cd / && cat proc/{pid}/environ", deny},
+		{"shadow with a dot", "cat /etc/./shadow", deny},
+		{"shadow with slashes", "cat /etc//shadow", deny},
+		{"shadow after cd", "cd /etc && cat shadow", deny},
+		{"shadow through ..", "cat /etc/ssl/../shadow", deny},
+		{"input redirect outside", "cat < {outside}/secret.txt", approval},
+		{"climbing out", "cat ../outside/secret.txt", approval},
+		{"climbing out after cd", "cd sub && cat ../../outside/secret.txt", approval},
+		{"absolute outside", "cat {outside}/secret.txt", approval},
+		{"through a linked directory", "cat out/secret.txt", approval},
+		{"cd into a linked directory", "cd out && cat secret.txt", approval},
+		{"cd outside", "cd {outside}", approval},
+		{"tilde climbing out", "cat ~/../outside/secret.txt", approval},
+		{"other user's home", "cat ~root/x", approval},
+		{"option value outside", "git blame --contents={outside}/secret.txt notes.txt", approval},
+		{"attached value outside", "grep -f{outside}/secret.txt notes.txt", approval},
+		{"output into cron", "git show --output=/etc/cron.d/x", deny},
+		{"env by class glob", "cat .en[v]", deny},
+		{"env by negated class", "cat .en[!x]", deny},
+		{"env by ?", "cat .en?", deny},
+		{"env by redirect glob", "cat < .en?", deny},
+		{"keys by glob", "cat var/demo/*.ke?", deny},
+		{"key after cd", "cd .ssh && base64 i*", deny},
+		{"key after cd by glob", "cd .ss? && base64 i*", deny},
+		{"bare .ssh directory", "ls .ssh", deny},
+		{"link named innocently", "cat innocent.txt", deny},
+		{"link to a key", "base64 keylink", deny},
+		{"hard link to .env", "cat hard_env", approval},
+		{"read inside", "cat notes.txt", allow},
+		{"read below", "cat sub/inner.txt", allow},
+		{"read after cd", "cd sub && cat inner.txt ../notes.txt", allow},
+		{"glob inside", "cat *.md", allow},
+		{"grep pattern with slashes", `grep -rn "/api/" .`, allow},
+		{"cut on slashes", "cut -d/ -f2 notes.txt", allow},
+		{"diff against /dev/null", "diff notes.txt /dev/null", allow},
+		{"echo a path", "echo /etc/passwd", allow},
+		{"stderr to /dev/null", "ls nosuch 2>/dev/null", allow},
+		{"list", "ls -la", allow},
+	})
+}
+
+// TestShellProgramsOutsidePath: a program in the working directory named
+// like a read-only one is not read-only, however it is named.
+func TestShellProgramsOutsidePath(t *testing.T) {
+	f := newShellFixture(t)
+	std := []string{"/usr/local/bin", "/usr/bin", "/bin"}
+	rows := []struct {
+		name, command string
+		path          []string
+		want          string
+	}{
+		{"dot slash", "./cat notes.txt", std, policy.OutcomeApproval},
+		{"absolute into the workdir", filepath.Join(f.work, "cat") + " notes.txt", std, policy.OutcomeApproval},
+		{"relative PATH entry", "cat notes.txt", []string{".", "/usr/bin", "/bin"}, policy.OutcomeApproval},
+		{"workdir on PATH", "cat notes.txt", []string{f.work, "/usr/bin", "/bin"}, policy.OutcomeApproval},
+		{"by name", "cat notes.txt", std, policy.OutcomeAllow},
+		{"absolute system path", "/usr/bin/cat notes.txt", std, policy.OutcomeAllow},
+	}
+	for _, r := range rows {
+		t.Run(r.name, func(t *testing.T) {
+			got, reasons := f.decideWith(t, r.command, r.path)
+			if got != r.want {
+				t.Errorf("%q: got %s %q, want %s", r.command, got, reasons, r.want)
+			}
+		})
+	}
 }

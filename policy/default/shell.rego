@@ -134,17 +134,23 @@ deny contains sprintf("%s reads a program from a pipe", [c.base]) if {
 }
 
 # Secrets and start-up files, whether named in arguments or redirects.
-secret_path(p) if regex.match(`(^|/)\.ssh/`, p)
+# The patterns are matched on the words as written and on the paths
+# shellfacts resolved (cleaned, against the working directory cd left,
+# links followed, globs expanded), so /etc/./shadow, a link named
+# innocent.txt or .en[v] are judged by the file they reach.
+secret_path(p) if regex.match(`(^|/)\.ssh(/|$)`, p)
 
 secret_path(p) if regex.match(`(^|/)\.env(\.[^/]*)?$`, p)
 
 secret_path(p) if regex.match(`(^|/)id_(rsa|dsa|ecdsa|ed25519)[^/]*$`, p)
 
+secret_path(p) if regex.match(`(^|/)ssh_host_[^/]*_key$`, p)
+
 secret_path(p) if regex.match(`\.(pem|key|p12|pfx|jks|keystore|kdbx)$`, p)
 
 secret_path(p) if regex.match(`(^|/)\.(netrc|pgpass|git-credentials|npmrc|pypirc)$`, p)
 
-secret_path(p) if regex.match(`(^|/)\.(aws|azure|gcloud|kube|docker|gnupg)/`, p)
+secret_path(p) if regex.match(`(^|/)\.(aws|azure|gcloud|kube|docker|gnupg)(/|$)`, p)
 
 secret_path(p) if regex.match(`^/proc/[^/]+/(environ|cmdline|mem|maps)$`, p)
 
@@ -157,6 +163,18 @@ startup_file(p) if regex.match(`(^|/)\.config/fish/`, p)
 startup_file(p) if regex.match(`(^|/)authorized_keys2?$`, p)
 
 startup_file(p) if regex.match(`^/etc/(profile|bash\.bashrc|environment|profile\.d/|cron|sudoers)`, p)
+
+# The path facts of every command and redirection.
+path_facts contains p if {
+	some c in commands
+	some p in c.paths
+}
+
+path_facts contains p if {
+	shell_call
+	some r in input.shell.redirects
+	some p in r.paths
+}
 
 shell_paths contains a if {
 	some c in commands
@@ -173,6 +191,13 @@ shell_paths contains r.resolved_target if {
 	some r in input.shell.redirects
 }
 
+shell_paths contains p.arg if some p in path_facts
+
+shell_paths contains p.resolved if {
+	some p in path_facts
+	p.resolved != ""
+}
+
 deny contains sprintf("%s refers to a secret file", [p]) if {
 	some p in shell_paths
 	secret_path(p)
@@ -181,6 +206,70 @@ deny contains sprintf("%s refers to a secret file", [p]) if {
 deny contains sprintf("%s is a shell start-up or key file and must not be touched", [p]) if {
 	some p in shell_paths
 	startup_file(p)
+}
+
+# A process's directory under /proc holds its environment, command line
+# and memory (the guard's own among them, through /proc/self); /proc
+# itself leads to all of them.
+proc_private(p) if regex.match(`^/proc/?$`, p)
+
+proc_private(p) if regex.match(`^/proc/(self|thread-self|[0-9]+)(/|$)`, p)
+
+deny contains sprintf("%s is a process's private state under /proc", [p]) if {
+	some p in shell_paths
+	proc_private(p)
+}
+
+# ---------------------------------------------------------------- paths outside the working directory
+
+# Programs that never open their operands as files: their arguments are
+# text, whatever they look like.
+text_only_programs := {
+	"echo", "printf", "basename", "dirname", "true", "false", "seq", "yes",
+	"sleep", "pwd", "type", "command", "which", "uname", "whoami", "id",
+	"nproc", "arch", "uptime", "free", "hostname", "env", "test", "[",
+}
+
+harmless_devices := {
+	"/dev/null", "/dev/zero", "/dev/full", "/dev/random", "/dev/urandom",
+	"/dev/stdin", "/dev/stdout", "/dev/stderr", "/dev/tty", "/dev/fd/0",
+	"/dev/fd/1", "/dev/fd/2",
+}
+
+# The paths a command opens or lists: those of every command but the
+# text-only ones, and of every redirection.
+opened_paths contains p if {
+	some c in commands
+	not c.base in text_only_programs
+	some p in c.paths
+}
+
+opened_paths contains p if {
+	shell_call
+	some r in input.shell.redirects
+	some p in r.paths
+}
+
+outside_path(p) if {
+	not p.inside
+	not p.resolved in harmless_devices
+}
+
+path_label(p) := p.resolved if p.resolved != ""
+
+else := sprintf("%s (a path the guard could not resolve)", [p.arg])
+
+approval contains sprintf("%s is outside the working directory and needs approval", [path_label(p)]) if {
+	some p in opened_paths
+	outside_path(p)
+}
+
+# A hard link is another name for the same file, so a file with more
+# than one cannot be judged by its name: it may be a secret under an
+# innocent one.
+approval contains sprintf("%s has %d hard links (it may be a secret under another name) and needs approval", [p.resolved, p.links]) if {
+	some p in opened_paths
+	p.links > 1
 }
 
 # ---------------------------------------------------------------- read-only list
@@ -495,9 +584,26 @@ git_readonly(c) if {
 # resolved) is listed and no flag disqualifies it.
 readonly_command(c) if {
 	c.base in readonly_programs
+	trusted_location(c)
 	resolved_ok(c)
 	not unsafe_flag(c)
 	not c.wrapper
+}
+
+# A program is trusted by name only where the target's PATH puts it: a
+# file in the working directory named cat (./cat, or found through a
+# relative PATH entry) is whatever its author wrote. A name with a slash
+# that did not resolve (not found, or an ssh target) is not trusted
+# either. in_path is always present in the guard's input; the default
+# only serves hand-written inputs that leave it out.
+trusted_location(c) if {
+	c.resolved == ""
+	not contains(c.name, "/")
+}
+
+trusted_location(c) if {
+	c.resolved != ""
+	object.get(c, "in_path", true) == true
 }
 
 readonly_command(c) if {

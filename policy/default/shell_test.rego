@@ -138,3 +138,70 @@ test_tree_file_uniq_writes_need_approval if {
 	sh_outcome([sh_cmd("uniq", ["-f", "1", "a"])]) == "allow"
 	sh_outcome([sh_cmd("tree", ["-a", "-L", "2"])]) == "allow"
 }
+
+# ---------------------------------------------------------------- paths
+
+sh_path(arg, resolved, inside) := {"arg": arg, "resolved": resolved, "inside": inside, "exists": true, "links": 1, "glob": false}
+
+with_paths(c, paths) := object.union(c, {"paths": paths})
+
+test_resolved_secret_denied_whatever_the_spelling if {
+	every p in [
+		sh_path("/etc/./shadow", "/etc/shadow", false),
+		sh_path("innocent.txt", "/w/.env", true),
+		sh_path(".en[v]", "/w/.env", true),
+		sh_path("i*", "/w/.ssh/id_rsa", true),
+		sh_path(".ssh", "/w/.ssh", true),
+		sh_path("environ", "/proc/4242/environ", false),
+		sh_path("/proc/self/", "/proc/4242", false),
+		sh_path("proc", "/proc", false),
+		sh_path("x", "/etc/ssh/ssh_host_ed25519_key", false),
+	] {
+		sh_outcome([with_paths(sh_cmd("cat", [p.arg]), [p])]) == "deny"
+	}
+}
+
+test_bare_ssh_directory_argument_denied if sh_outcome([sh_cmd("ls", [".ssh"])]) == "deny"
+
+test_option_value_into_cron_denied if {
+	p := sh_path("/etc/cron.d/x", "/etc/cron.d/x", false)
+	sh_outcome([with_paths(sh_cmd("git", ["show", "--output=/etc/cron.d/x"]), [p])]) == "deny"
+}
+
+test_outside_the_workdir_needs_approval if {
+	every p in [
+		sh_path("../x", "/x", false),
+		sh_path("~root/x", "", false),
+		sh_path("/etc/hostname", "/etc/hostname", false),
+	] {
+		sh_outcome([with_paths(sh_cmd("cat", [p.arg]), [p])]) == "approval"
+	}
+	sh_outcome([with_paths(object.union(sh_cmd("cd", ["/tmp"]), {"builtin": true, "resolved": "", "in_path": false}), [sh_path("/tmp", "/tmp", false)])]) == "approval"
+}
+
+test_outside_input_redirect_needs_approval if {
+	r := {"op": "<", "target": "/etc/hostname", "resolved_target": "/etc/hostname", "writes": false, "paths": [sh_path("/etc/hostname", "/etc/hostname", false)]}
+	d := mcpguard.decision with input as sh_input([sh_cmd("cat", [])], {"redirects": [r]})
+	d.outcome == "approval"
+}
+
+test_text_only_programs_and_devices_stay_allowed if {
+	sh_outcome([with_paths(sh_cmd("echo", ["/etc/passwd"]), [sh_path("/etc/passwd", "/etc/passwd", false)])]) == "allow"
+	sh_outcome([with_paths(sh_cmd("diff", ["a", "/dev/null"]), [sh_path("/dev/null", "/dev/null", false)])]) == "allow"
+	sh_outcome([with_paths(sh_cmd("cat", ["notes.txt"]), [sh_path("notes.txt", "/w/notes.txt", true)])]) == "allow"
+}
+
+test_hard_linked_file_needs_approval if {
+	p := object.union(sh_path("hard_env", "/w/hard_env", true), {"links": 2})
+	sh_outcome([with_paths(sh_cmd("cat", ["hard_env"]), [p])]) == "approval"
+}
+
+# ---------------------------------------------------------------- programs outside PATH
+
+test_program_in_the_workdir_is_not_read_only if {
+	sh_outcome([object.union(sh_cmd("./cat", ["x"]), {"base": "cat", "resolved": "/w/cat", "in_path": false})]) == "approval"
+	sh_outcome([object.union(sh_cmd("cat", ["x"]), {"resolved": "/w/cat", "in_path": false})]) == "approval"
+	sh_outcome([object.union(sh_cmd("./cat", ["x"]), {"base": "cat", "resolved": "", "in_path": false})]) == "approval"
+	sh_outcome([object.union(sh_cmd("/usr/bin/cat", ["x"]), {"base": "cat"})]) == "allow"
+	sh_outcome([object.union(sh_cmd("cat", ["x"]), {"resolved": "", "in_path": false})]) == "allow"
+}

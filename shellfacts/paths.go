@@ -1,0 +1,389 @@
+package shellfacts
+
+import (
+	"errors"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"syscall"
+
+	"mvdan.cc/sh/v3/pattern"
+)
+
+// Glob limits: a pattern that matches more files, or needs more
+// directories read, is reported as one path the guard could not resolve.
+const (
+	maxGlobMatches = 1024
+	maxGlobReads   = 256
+)
+
+// PathFact is one file or directory a command or a redirection names.
+type PathFact struct {
+	// Arg is the word that names the path as the command gets it: an
+	// argument, the value of --opt=VALUE or -oVALUE, a redirect target,
+	// or the glob pattern Resolved matched.
+	Arg string `json:"arg"`
+	// Resolved is the absolute path, cleaned, with symbolic links
+	// followed where the file exists (through the working directory the
+	// facts track after cd). "" when it cannot be known: the working
+	// directory is unknown, ~user, a glob the guard could not expand.
+	Resolved string `json:"resolved"`
+	// Inside is true when Resolved is Options.Workdir or below it (both
+	// with links followed). False when Resolved is "".
+	Inside bool `json:"inside"`
+	// Exists is true when the file exists on this machine.
+	Exists bool `json:"exists"`
+	// Links is the number of hard links of a regular file (0 for
+	// anything else): a file with more than one may be another name for
+	// a file the policy would recognise by name.
+	Links int `json:"links"`
+	// Glob is true when Resolved is a match of the glob pattern Arg.
+	Glob bool `json:"glob"`
+}
+
+// harmlessDevices are read as themselves, not through /proc/self.
+var harmlessDevices = map[string]bool{
+	"/dev/null": true, "/dev/zero": true, "/dev/full": true,
+	"/dev/random": true, "/dev/urandom": true, "/dev/stdin": true,
+	"/dev/stdout": true, "/dev/stderr": true, "/dev/tty": true,
+	"/dev/fd/0": true, "/dev/fd/1": true, "/dev/fd/2": true,
+}
+
+// physical returns p with symbolic links followed, or p cleaned when it
+// does not resolve.
+func physical(p string) string {
+	if real, err := filepath.EvalSymlinks(p); err == nil {
+		return real
+	}
+	return filepath.Clean(p)
+}
+
+// within reports whether p is dir or below it.
+func within(p, dir string) bool {
+	if p == "" || dir == "" {
+		return false
+	}
+	return p == dir || strings.HasPrefix(p, strings.TrimSuffix(dir, "/")+"/")
+}
+
+// rawPath makes p absolute without cleaning it, so that ".." after a
+// symbolic link is resolved the way the kernel does. It returns "" when
+// the base is unknown.
+func (a *analyzer) rawPath(p string, tilde bool) string {
+	switch {
+	case tilde && (p == "~" || strings.HasPrefix(p, "~/")):
+		if a.opts.Home == "" {
+			return ""
+		}
+		return a.opts.Home + p[1:]
+	case tilde && strings.HasPrefix(p, "~"):
+		return "" // another user's home
+	case filepath.IsAbs(p):
+		return p
+	case !a.cwdOK:
+		return ""
+	}
+	base := a.cwd
+	if !a.opts.Remote {
+		base = physical(base)
+	}
+	return strings.TrimSuffix(base, "/") + "/" + p
+}
+
+// pathFact resolves one path named by arg.
+func (a *analyzer) pathFact(arg string, tilde bool) PathFact {
+	pf := PathFact{Arg: arg}
+	raw := a.rawPath(arg, tilde)
+	if raw == "" {
+		return pf
+	}
+	if a.opts.Remote {
+		pf.Resolved = filepath.Clean(raw)
+		pf.Inside = within(pf.Resolved, a.workdir)
+		return pf
+	}
+	if clean := filepath.Clean(raw); harmlessDevices[clean] {
+		pf.Resolved, pf.Exists = clean, true
+		return pf
+	}
+	pf.Resolved = resolveFile(raw)
+	pf.Inside = within(pf.Resolved, a.workdir)
+	if st, err := os.Stat(pf.Resolved); err == nil {
+		pf.Exists = true
+		if sys, ok := st.Sys().(*syscall.Stat_t); ok && st.Mode().IsRegular() {
+			pf.Links = int(sys.Nlink)
+		}
+	}
+	return pf
+}
+
+// resolveFile follows the links in raw. A file that does not exist is
+// resolved through its directory.
+func resolveFile(raw string) string {
+	if real, err := filepath.EvalSymlinks(raw); err == nil {
+		return real
+	}
+	i := strings.LastIndex(raw, "/")
+	last := raw[i+1:]
+	if i > 0 && last != "" && last != "." && last != ".." {
+		if dir, err := filepath.EvalSymlinks(raw[:i]); err == nil {
+			return filepath.Join(dir, last)
+		}
+	}
+	return filepath.Clean(raw)
+}
+
+// looksLikePath reports whether a word names a file: it holds a slash,
+// starts with "." or "~", or names something in the working directory.
+func (a *analyzer) looksLikePath(s string) bool {
+	switch {
+	case s == "":
+		return false
+	case strings.Contains(s, "/"), strings.HasPrefix(s, "."),
+		strings.HasPrefix(s, "~"):
+		return true
+	case !a.cwdOK || a.opts.Remote:
+		return false
+	}
+	_, err := os.Lstat(filepath.Join(physical(a.cwd), s))
+	return err == nil
+}
+
+// argPaths returns the path facts of a command's arguments (argv[1:]).
+func (a *analyzer) argPaths(base string, args []arg) []PathFact {
+	out := []PathFact{}
+	skip := grepPattern(base, args)
+	for i, x := range args {
+		if x.dyn || i == skip {
+			continue
+		}
+		out = append(out, a.wordPaths(x)...)
+	}
+	return out
+}
+
+// wordPaths returns the facts for one static word: the word itself, the
+// value of an option written with it, and the matches of a glob.
+func (a *analyzer) wordPaths(x arg) []PathFact {
+	tilde, glob := false, false
+	for _, f := range x.flags {
+		tilde = tilde || f == flagTilde
+		glob = glob || f == flagGlob
+	}
+	var words []string
+	v := x.val
+	switch {
+	case strings.HasPrefix(v, "--"):
+		if _, val, ok := strings.Cut(v, "="); ok && val != "/" {
+			words = append(words, val)
+		}
+	case strings.HasPrefix(v, "-") && len(v) > 2:
+		// -fFILE, -F/etc/hostname: the value attached to a short option.
+		if val := v[2:]; val != "/" && (strings.Contains(val, "/") ||
+			strings.HasPrefix(val, ".") || strings.HasPrefix(val, "~")) {
+			words = append(words, val)
+		}
+	case !a.cwdOK && !a.opts.Remote && v != "" && v != "-":
+		// Where the working directory is unknown, any operand may be a
+		// file there.
+		words = append(words, v)
+	case a.looksLikePath(v):
+		words = append(words, v)
+	}
+	var out []PathFact
+	for _, w := range words {
+		if glob && !a.opts.Remote {
+			out = append(out, a.globPaths(w, tilde)...)
+		}
+		out = append(out, a.pathFact(w, tilde))
+	}
+	if glob && len(words) == 0 && v != "" && !a.opts.Remote {
+		out = append(out, a.globPaths(v, tilde)...)
+	}
+	return out
+}
+
+// globPaths expands pat as bash would (no dotglob, no globstar) against
+// the working directory, and returns a fact for every match. A pattern
+// the guard cannot expand, or one that matches too much, gives a single
+// fact with Resolved "".
+func (a *analyzer) globPaths(pat string, tilde bool) []PathFact {
+	raw := a.rawPath(pat, tilde)
+	if raw == "" {
+		return []PathFact{{Arg: pat, Glob: true}}
+	}
+	matches, ok := globFiles(raw)
+	if !ok {
+		return []PathFact{{Arg: pat, Glob: true}}
+	}
+	out := make([]PathFact, 0, len(matches))
+	for _, m := range matches {
+		pf := a.pathFact(m, false)
+		pf.Arg, pf.Glob = pat, true
+		out = append(out, pf)
+	}
+	return out
+}
+
+// globFiles returns the files an absolute pattern matches, and false when
+// it could not be expanded within the limits.
+func globFiles(abs string) ([]string, bool) {
+	parts := strings.Split(abs, "/")[1:]
+	matches := []string{"/"}
+	reads := 0
+	for i, part := range parts {
+		last := i == len(parts)-1
+		if part == "" || part == "." || part == ".." ||
+			!pattern.HasMeta(part, 0) {
+			for j, m := range matches {
+				matches[j] = filepath.Join(m, part)
+			}
+			if part == "" || part == "." || part == ".." {
+				continue
+			}
+			matches = existing(matches, !last)
+			continue
+		}
+		match, ok := componentMatcher(part)
+		if !ok {
+			return nil, false
+		}
+		var next []string
+		for _, dir := range matches {
+			reads++
+			if reads > maxGlobReads {
+				return nil, false
+			}
+			entries, err := os.ReadDir(dir)
+			if err != nil {
+				continue
+			}
+			for _, e := range entries {
+				if match(e.Name()) {
+					next = append(next, filepath.Join(dir, e.Name()))
+				}
+			}
+			if len(next) > maxGlobMatches {
+				return nil, false
+			}
+		}
+		matches = next
+		if !last {
+			matches = existing(matches, true)
+		}
+	}
+	return matches, true
+}
+
+// existing keeps the paths that exist (as directories when dirs is set).
+func existing(paths []string, dirs bool) []string {
+	out := paths[:0]
+	for _, p := range paths {
+		st, err := os.Stat(p)
+		if err == nil && (!dirs || st.IsDir()) {
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
+// componentMatcher returns a matcher for one path component of a glob.
+// A leading dot must be matched literally, as bash does without dotglob.
+// An extended glob with !(..) matches every name, which errs large.
+func componentMatcher(part string) (func(string) bool, bool) {
+	mode := pattern.Filenames | pattern.EntireString | pattern.NoGlobStar |
+		pattern.ExtendedOperators
+	expr, err := pattern.Regexp(part, mode)
+	var neg *pattern.NegExtGlobError
+	switch {
+	case errors.As(err, &neg):
+		return func(string) bool { return true }, true
+	case err != nil:
+		return nil, false
+	}
+	rx, err := regexp.Compile(expr)
+	if err != nil {
+		return nil, false
+	}
+	return rx.MatchString, true
+}
+
+// grepValueShorts and grepValueLongs are the options of grep and rg that
+// surely take the next word as their value. Missing one errs towards
+// more path facts, never fewer.
+var (
+	grepValueShorts = map[string]string{
+		"grep": "efmABCdD", "egrep": "efmABCdD", "fgrep": "efmABCdD",
+		"rg": "efmABCEgjMrTtd",
+	}
+	grepValueLongs = []string{"--regexp", "--file", "--max-count",
+		"--after-context", "--before-context", "--context", "--include",
+		"--exclude", "--exclude-dir", "--exclude-from", "--label",
+		"--glob", "--iglob", "--type", "--type-not", "--max-depth",
+		"--replace", "--encoding"}
+)
+
+// grepPattern returns the index in args of the pattern operand of grep,
+// egrep, fgrep or rg, which is text to search for rather than a file, or
+// -1 when there is none (patterns from -e or -f).
+func grepPattern(base string, args []arg) int {
+	shorts, ok := grepValueShorts[base]
+	if !ok {
+		return -1
+	}
+	for _, x := range args {
+		if x.dyn {
+			return -1
+		}
+		name, _, _ := strings.Cut(x.val, "=")
+		if strings.HasPrefix(name, "--") && len(name) >= 3 &&
+			(strings.HasPrefix("--regexp", name) || strings.HasPrefix("--file", name)) {
+			return -1
+		}
+		if len(x.val) > 1 && x.val[0] == '-' && x.val[1] != '-' &&
+			strings.ContainsAny(x.val[1:], "ef") {
+			return -1
+		}
+	}
+	for i := 0; i < len(args); i++ {
+		v := args[i].val
+		switch {
+		case v == "--":
+			if i+1 < len(args) {
+				return i + 1
+			}
+			return -1
+		case strings.HasPrefix(v, "--"):
+			if !strings.Contains(v, "=") && longTakesValue(v) {
+				i++
+			}
+		case strings.HasPrefix(v, "-") && len(v) > 1:
+			if shortTakesNext(v[1:], shorts) {
+				i++
+			}
+		default:
+			return i
+		}
+	}
+	return -1
+}
+
+// longTakesValue reports whether --name is exactly one of grepValueLongs.
+// Abbreviations are not followed: not consuming a value errs towards more
+// path facts.
+func longTakesValue(name string) bool {
+	for _, l := range grepValueLongs {
+		if l == name {
+			return true
+		}
+	}
+	return false
+}
+
+// shortTakesNext reports whether the cluster's first value-taking option
+// is its last letter, so that its value is the next word.
+func shortTakesNext(cluster, shorts string) bool {
+	i := strings.IndexAny(cluster, shorts)
+	return i >= 0 && i == len(cluster)-1
+}

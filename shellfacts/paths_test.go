@@ -1,0 +1,190 @@
+package shellfacts
+
+import (
+	"os"
+	"path/filepath"
+	"slices"
+	"testing"
+)
+
+// pathFixture adds to the fixture the files the path facts are checked
+// on: a secret, a link to it, a hard link to it, a linked directory that
+// leads outside, and a program in the working directory.
+func pathFixture(t *testing.T) (fixture, string) {
+	t.Helper()
+	fx := newFixture(t)
+	outside := filepath.Join(filepath.Dir(fx.work), "outside")
+	write := func(p, content string, mode os.FileMode) {
+		t.Helper()
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(p, []byte(content), mode); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write(filepath.Join(fx.work, ".env"), "K=v\n", 0o644)
+	write(filepath.Join(fx.work, ".ssh", "id_rsa"), "k\n", 0o600)
+	write(filepath.Join(fx.work, "sub", "a.txt"), "a\n", 0o644)
+	write(filepath.Join(fx.work, "cat"), "#!/bin/sh\n", 0o755)
+	write(filepath.Join(outside, "secret.txt"), "s\n", 0o644)
+	for name, to := range map[string]string{"innocent.txt": ".env", "out": "../outside"} {
+		if err := os.Symlink(to, filepath.Join(fx.work, name)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := os.Link(filepath.Join(fx.work, ".env"), filepath.Join(fx.work, "hard")); err != nil {
+		t.Fatal(err)
+	}
+	return fx, outside
+}
+
+// resolvedPaths returns the resolved paths of a command's facts.
+func resolvedPaths(c Command) []string {
+	out := []string{}
+	for _, p := range c.Paths {
+		out = append(out, p.Resolved)
+	}
+	return out
+}
+
+func TestPathFacts(t *testing.T) {
+	fx, outside := pathFixture(t)
+	env := filepath.Join(fx.work, ".env")
+	secret := filepath.Join(outside, "secret.txt")
+	cases := []struct {
+		name, cmd, prog string
+		want            []PathFact
+	}{
+		{"plain file", "cat sub/a.txt", "cat", []PathFact{{Arg: "sub/a.txt",
+			Resolved: filepath.Join(fx.work, "sub/a.txt"), Inside: true, Exists: true, Links: 1}}},
+		{"bare name that exists", "cat innocent.txt", "cat", []PathFact{{Arg: "innocent.txt",
+			Resolved: env, Inside: true, Exists: true, Links: 2}}},
+		{"word that names nothing", "grep -n TODO", "grep", []PathFact{}},
+		{"dot dot", "cat ../outside/secret.txt", "cat", []PathFact{{Arg: "../outside/secret.txt",
+			Resolved: secret, Exists: true, Links: 1}}},
+		{"through a linked directory", "cat out/secret.txt", "cat", []PathFact{{
+			Arg: "out/secret.txt", Resolved: secret, Exists: true, Links: 1}}},
+		{"dot dot after a link", "cat out/../outside/secret.txt", "cat", []PathFact{{
+			Arg: "out/../outside/secret.txt", Resolved: secret, Exists: true, Links: 1}}},
+		{"after cd", "cd sub && cat ../.env", "cat", []PathFact{{Arg: "../.env",
+			Resolved: env, Inside: true, Exists: true, Links: 2}}},
+		{"after cd into a link", "cd out && cat secret.txt", "cat", []PathFact{{
+			Arg: "secret.txt", Resolved: secret, Exists: true, Links: 1}}},
+		{"tilde", "cat ~/.env", "cat", []PathFact{{Arg: "~/.env",
+			Resolved: filepath.Join(fx.home, ".env")}}},
+		{"another user's home", "cat ~root/x", "cat", []PathFact{{Arg: "~root/x"}}},
+		{"long option value", "git blame --contents=" + secret, "git", []PathFact{{
+			Arg: secret, Resolved: secret, Exists: true, Links: 1}}},
+		{"short option value", "grep -f../outside/secret.txt x", "grep", []PathFact{{
+			Arg: "../outside/secret.txt", Resolved: secret, Exists: true, Links: 1}}},
+		{"grep pattern is not a path", "grep /api/ sub", "grep", []PathFact{{Arg: "sub",
+			Resolved: filepath.Join(fx.work, "sub"), Inside: true, Exists: true}}},
+		{"grep -e makes every operand a file", "grep -e x /api/", "grep", []PathFact{{
+			Arg: "/api/", Resolved: "/api"}}},
+		{"glob", "cat .en?", "cat", []PathFact{
+			{Arg: ".en?", Resolved: env, Inside: true, Exists: true, Links: 2, Glob: true},
+			{Arg: ".en?", Resolved: filepath.Join(fx.work, ".en?"), Inside: true}}},
+		{"glob after cd", "cd .ss? && cat i*", "cat", []PathFact{
+			{Arg: "i*", Resolved: filepath.Join(fx.work, ".ssh/id_rsa"), Inside: true,
+				Exists: true, Links: 1, Glob: true}}},
+		{"star skips dot files", "cat *", "cat", nil},
+		{"device", "diff x /dev/null", "diff", []PathFact{{Arg: "/dev/null",
+			Resolved: "/dev/null", Exists: true}}},
+		{"unknown directory", "cd - && cat notes", "cat", []PathFact{{Arg: "notes"}}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			f, err := Analyze(tc.cmd, fx.opts())
+			if err != nil {
+				t.Fatal(err)
+			}
+			got := command(t, f, tc.prog).Paths
+			if tc.want == nil {
+				// * matches names without a leading dot, as bash does;
+				// innocent.txt still shows the .env it leads to.
+				res := resolvedPaths(command(t, f, tc.prog))
+				for _, p := range []string{"sub", "cat", ".env"} {
+					if !slices.Contains(res, filepath.Join(fx.work, p)) {
+						t.Errorf("* did not match %s: %q", p, res)
+					}
+				}
+				if slices.Contains(res, filepath.Join(fx.work, ".ssh")) {
+					t.Errorf("* matched .ssh: %q", res)
+				}
+				return
+			}
+			if !slices.Equal(got, tc.want) {
+				t.Errorf("paths =\n%+v\nwant\n%+v", got, tc.want)
+			}
+		})
+	}
+}
+
+func TestRedirectPaths(t *testing.T) {
+	fx, outside := pathFixture(t)
+	f, err := Analyze("cat < .en[v] > out/new.txt", fx.opts())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(f.Redirects) != 2 {
+		t.Fatalf("redirects = %+v", f.Redirects)
+	}
+	in, out := f.Redirects[0].Paths, f.Redirects[1].Paths
+	if len(in) == 0 || in[0].Resolved != filepath.Join(fx.work, ".env") || !in[0].Glob {
+		t.Errorf("input paths = %+v", in)
+	}
+	want := PathFact{Arg: "out/new.txt", Resolved: filepath.Join(outside, "new.txt")}
+	if len(out) != 1 || out[0] != want {
+		t.Errorf("output paths = %+v, want %+v", out, want)
+	}
+	f, err = Analyze("echo x 2>&1", fx.opts())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p := f.Redirects[0].Paths; p == nil || len(p) != 0 {
+		t.Errorf("a descriptor has paths %+v", p)
+	}
+}
+
+func TestInPath(t *testing.T) {
+	fx, _ := pathFixture(t)
+	cases := []struct {
+		name, cmd string
+		path      []string
+		want      bool
+	}{
+		{"by name", "cat x", []string{fx.bin}, true},
+		{"absolute into PATH", filepath.Join(fx.bin, "cat") + " x", []string{fx.bin}, true},
+		{"dot slash", "./cat x", []string{fx.bin}, false},
+		{"relative PATH entry", "cat x", []string{".", fx.bin}, false},
+		{"workdir on PATH", "cat x", []string{fx.work, fx.bin}, false},
+		{"not found", "nosuch x", []string{fx.bin}, false},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			opts := fx.opts()
+			opts.Path = tc.path
+			f, err := Analyze(tc.cmd, opts)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if c := f.Commands[0]; c.InPath != tc.want {
+				t.Errorf("in_path = %v (resolved %q), want %v", c.InPath, c.Resolved, tc.want)
+			}
+		})
+	}
+}
+
+func TestRemotePathsAreNotLookedUp(t *testing.T) {
+	opts := Options{Workdir: "/srv/app", Remote: true}
+	f, err := Analyze("cat ../etc/./x .en? hard", opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := resolvedPaths(f.Commands[0])
+	want := []string{"/srv/etc/x", "/srv/app/.en?"}
+	if !slices.Equal(got, want) {
+		t.Errorf("resolved = %q, want %q", got, want)
+	}
+}
