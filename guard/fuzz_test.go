@@ -3,7 +3,10 @@ package guard
 import (
 	"context"
 	"log/slog"
+	"os"
+	"path/filepath"
 	"slices"
+	"strings"
 	"testing"
 
 	"github.com/mcp-guard/mcp-guard/config"
@@ -20,6 +23,7 @@ import (
 func testGuard(tb testing.TB) *Guard {
 	tb.Helper()
 	dir := tb.TempDir()
+	plantShellBait(tb, dir)
 	cfg := &config.Config{
 		Targets: []config.Target{
 			{Name: "appdb", Kind: config.KindPostgres, DSNEnv: "X", Labels: map[string]string{"env": "staging"}},
@@ -69,11 +73,66 @@ var readOnlyPrograms = []string{
 	"command", "nproc", "arch", "lsblk", "env",
 }
 
+// textOnlyPrograms mirrors the policy's list of programs whose arguments
+// are never opened as files.
+var textOnlyPrograms = []string{
+	"echo", "printf", "basename", "dirname", "true", "false", "seq", "yes",
+	"sleep", "pwd", "type", "command", "which", "uname", "whoami", "id",
+	"nproc", "arch", "uptime", "free", "hostname", "env", "test", "[",
+}
+
+// plantShellBait puts into the shell target's working directory what the
+// fuzzer should never reach without approval: secrets, a link to one, a
+// hard link to one, a link out of the directory, and a program named
+// like a read-only one.
+func plantShellBait(tb testing.TB, dir string) {
+	tb.Helper()
+	files := map[string]string{".env": "K=v\n", ".ssh/id_rsa": "key\n",
+		"notes.txt": "TODO\n", "sign.key": "k\n"}
+	for name, content := range files {
+		p := filepath.Join(dir, name)
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			tb.Fatal(err)
+		}
+		if err := os.WriteFile(p, []byte(content), 0o600); err != nil {
+			tb.Fatal(err)
+		}
+	}
+	if err := os.WriteFile(filepath.Join(dir, "cat"), []byte("#!/bin/sh\n"), 0o755); err != nil {
+		tb.Fatal(err)
+	}
+	for name, to := range map[string]string{"innocent.txt": ".env", "etc": "/etc"} {
+		if err := os.Symlink(to, filepath.Join(dir, name)); err != nil {
+			tb.Fatal(err)
+		}
+	}
+	if err := os.Link(filepath.Join(dir, ".env"), filepath.Join(dir, "hard")); err != nil {
+		tb.Fatal(err)
+	}
+}
+
+// shellSeeds are the tester's spellings of each kind, for the fuzzer to
+// start from.
+var shellSeeds = []string{
+	"cat /proc/self/env*", "cd /proc/self && cat environ", "cat /etc/./shadow",
+	"cat < /etc/hostname", "cat ../../x", "cat ~/../x", "cat .en[v]", "cat .en?",
+	"cd .ssh && base64 i*", "cat innocent.txt", "cat hard", "cat etc/passwd",
+	"./cat notes.txt", "git show --output=.git/config", "git grep --open-files-i=x y",
+	"sort --comp=sh notes.txt", "sort --outp x notes.txt", "date 010100002030",
+	"date --se=x", "hostname --file=/etc/hostname", "git reflog expire --all",
+	"ps auxe", "rg --pre=./x y", "tree -o x", "cat notes.txt", "ls -la",
+}
+
 // FuzzShellDecision mutates shell commands, seeded with the denied and
 // approval cases, and checks that whatever the policy allows is what it
-// means to allow: literal, read-only programs, nothing hidden, no writes.
+// means to allow: literal, read-only programs found on the target's PATH,
+// nothing hidden, no writes, no file outside the working directory, no
+// hard-linked file.
 func FuzzShellDecision(f *testing.F) {
 	g := testGuard(f)
+	for _, s := range shellSeeds {
+		f.Add(s)
+	}
 	f.Fuzz(func(t *testing.T, command string) {
 		ev := g.Evaluate(context.Background(), fuzzCaller, tools.RunShell,
 			map[string]any{"target": "local", "command": command})
@@ -91,13 +150,37 @@ func FuzzShellDecision(f *testing.F) {
 			if !slices.Contains(readOnlyPrograms, c.Base) || c.Opaque || c.Privileged {
 				t.Fatalf("allowed %q, which runs %q (%+v)", command, c.Base, c)
 			}
+			if c.Resolved != "" && !c.InPath || strings.Contains(c.Name, "/") && !c.InPath {
+				t.Fatalf("allowed %q, which runs %q from outside PATH", command, c.Resolved)
+			}
+			if !slices.Contains(textOnlyPrograms, c.Base) {
+				checkAllowedPaths(t, command, c.Paths)
+			}
 		}
 		for _, r := range facts.Redirects {
 			if r.Writes {
 				t.Fatalf("allowed %q, which writes %q", command, r.Target)
 			}
+			checkAllowedPaths(t, command, r.Paths)
 		}
 	})
+}
+
+// checkAllowedPaths fails when an allowed command opens a path outside
+// the working directory, a hard-linked file, or a secret.
+func checkAllowedPaths(t *testing.T, command string, paths []shellfacts.PathFact) {
+	t.Helper()
+	for _, p := range paths {
+		switch {
+		case !p.Inside && !strings.HasPrefix(p.Resolved, "/dev/"):
+			t.Fatalf("allowed %q, which opens %q outside the workdir", command, p.Resolved)
+		case p.Links > 1:
+			t.Fatalf("allowed %q, which opens the hard-linked %q", command, p.Resolved)
+		case strings.Contains(p.Resolved, "/.env") || strings.Contains(p.Resolved, "/.ssh") ||
+			strings.HasSuffix(p.Resolved, ".key"):
+			t.Fatalf("allowed %q, which opens the secret %q", command, p.Resolved)
+		}
+	}
 }
 
 // FuzzSQLDecision does the same for SQL: an allowed statement is one
