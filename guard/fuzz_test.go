@@ -176,8 +176,8 @@ func checkAllowedPaths(t *testing.T, command string, paths []shellfacts.PathFact
 			t.Fatalf("allowed %q, which opens %q outside the workdir", command, p.Resolved)
 		case p.Links > 1:
 			t.Fatalf("allowed %q, which opens the hard-linked %q", command, p.Resolved)
-		case strings.Contains(p.Resolved, "/.env") || strings.Contains(p.Resolved, "/.ssh") ||
-			strings.HasSuffix(p.Resolved, ".key"):
+		case slices.Contains(strings.Split(p.Resolved, "/"), ".ssh") ||
+			filepath.Base(p.Resolved) == ".env" || strings.HasSuffix(p.Resolved, ".key"):
 			t.Fatalf("allowed %q, which opens the secret %q", command, p.Resolved)
 		}
 	}

@@ -94,6 +94,7 @@ func (a *analyzer) newCommand(args []arg, cx ctx, env []string) (*cmd, error) {
 
 	if !name.dyn {
 		c.Paths = a.argPaths(c.Base, args[1:])
+		c.Paths = append(c.Paths, a.walkPaths(c.Base, args[1:], c.Paths)...)
 	}
 
 	c.Builtin = cx.direct && bashBuiltins[c.Name]

@@ -40,6 +40,11 @@ type PathFact struct {
 	Links int `json:"links"`
 	// Glob is true when Resolved is a match of the glob pattern Arg.
 	Glob bool `json:"glob"`
+	// Below is true for an entry found under a directory that a recursive
+	// reader (grep -r, rg, diff -r) walks: a hidden entry, a key-like
+	// name, a link it follows or a hard-linked file. Arg is then the
+	// directory's word joined with the entry's relative path.
+	Below bool `json:"below"`
 }
 
 // harmlessDevices are read as themselves, not through /proc/self.
@@ -386,4 +391,144 @@ func longTakesValue(name string) bool {
 func shortTakesNext(cluster, shorts string) bool {
 	i := strings.IndexAny(cluster, shorts)
 	return i >= 0 && i == len(cluster)-1
+}
+
+// maxWalkEntries bounds the walk below the directories of a recursive
+// reader; a larger tree gives one fact with Resolved "".
+const maxWalkEntries = 20_000
+
+// keyLikeRe matches file names that hold keys without a leading dot.
+var keyLikeRe = regexp.MustCompile(`(^id_|\.(pem|key|p12|pfx|jks|keystore|kdbx)$|` +
+	`^authorized_keys2?$|^credentials$)`)
+
+// recursiveRead reports whether a command reads the contents of every
+// file below its directory operands (grep -r, rg, diff -r), whether it
+// reads hidden files, and whether it follows links met on the way.
+func recursiveRead(base string, args []arg) (rec, hidden, follow bool) {
+	values := grepValueShorts[base]
+	if base == "diff" {
+		values = "CDFILSUWXx"
+	}
+	// cluster reports whether a short option cluster holds one of
+	// letters before any letter whose value takes the rest of the word.
+	cluster := func(v, letters string) bool {
+		if len(v) < 2 || v[0] != '-' || v[1] == '-' {
+			return false
+		}
+		for _, ch := range v[1:] {
+			switch {
+			case strings.ContainsRune(letters, ch):
+				return true
+			case strings.ContainsRune(values, ch):
+				return false
+			}
+		}
+		return false
+	}
+	for i, x := range args {
+		if x.dyn {
+			continue
+		}
+		v := x.val
+		switch base {
+		case "grep", "egrep", "fgrep":
+			hidden = true
+			switch {
+			case v == "--dereference-recursive" || cluster(v, "R"):
+				rec, follow = true, true
+			case v == "--recursive" || cluster(v, "r"),
+				v == "--directories=recurse", v == "-drecurse",
+				v == "-d" && i+1 < len(args) && args[i+1].val == "recurse":
+				rec = true
+			}
+		case "rg":
+			rec = true
+			switch {
+			case v == "--hidden" || v == "-." || cluster(v, "u") &&
+				strings.Count(v, "u") >= 2 || v == "-u" && i > 0 && args[i-1].val == "-u",
+				cluster(v, "."):
+				hidden = true
+			case v == "--follow" || cluster(v, "L"):
+				follow = true
+			}
+		case "diff":
+			hidden = true
+			if v == "--recursive" || cluster(v, "r") {
+				rec = true
+			}
+		}
+	}
+	return rec, hidden, follow
+}
+
+// walkPaths returns facts for what a recursive reader reaches below the
+// directories among paths (the working directory when there are none)
+// that a name or a link count could give away: hidden entries, key-like
+// names, symbolic links it follows, and hard-linked files.
+func (a *analyzer) walkPaths(base string, args []arg, paths []PathFact) []PathFact {
+	rec, hidden, follow := recursiveRead(base, args)
+	if !rec || a.opts.Remote {
+		return nil
+	}
+	var roots []PathFact
+	for _, p := range paths {
+		if st, err := os.Stat(p.Resolved); err == nil && p.Resolved != "" && st.IsDir() {
+			roots = append(roots, p)
+		}
+	}
+	if len(roots) == 0 && a.cwdOK {
+		roots = append(roots, a.pathFact(".", false))
+	}
+	var out []PathFact
+	for _, root := range roots {
+		out = append(out, a.walk(root, hidden, follow)...)
+	}
+	return out
+}
+
+// walk lists the notable entries below one directory.
+func (a *analyzer) walk(root PathFact, hidden, follow bool) []PathFact {
+	var out []PathFact
+	seen := 0
+	err := filepath.WalkDir(root.Resolved, func(p string, d os.DirEntry, err error) error {
+		if err != nil || p == root.Resolved {
+			return nil
+		}
+		if seen++; seen > maxWalkEntries {
+			return filepath.SkipAll
+		}
+		name := d.Name()
+		dot := strings.HasPrefix(name, ".")
+		switch {
+		case d.IsDir() && name == ".git":
+			return filepath.SkipDir
+		case dot && !hidden:
+			if d.IsDir() {
+				return filepath.SkipDir
+			}
+			return nil
+		}
+		notable := dot || keyLikeRe.MatchString(name)
+		switch {
+		case d.Type()&os.ModeSymlink != 0:
+			notable = notable || follow
+		case d.Type().IsRegular():
+			if info, err := d.Info(); err == nil {
+				if sys, ok := info.Sys().(*syscall.Stat_t); ok && sys.Nlink > 1 {
+					notable = true
+				}
+			}
+		}
+		if notable {
+			pf := a.pathFact(p, false)
+			rel, _ := filepath.Rel(root.Resolved, p)
+			pf.Arg, pf.Below = filepath.Join(root.Arg, rel), true
+			out = append(out, pf)
+		}
+		return nil
+	})
+	if err != nil || seen > maxWalkEntries {
+		return append(out, PathFact{Arg: root.Arg, Below: true})
+	}
+	return out
 }

@@ -188,3 +188,41 @@ func TestRemotePathsAreNotLookedUp(t *testing.T) {
 		t.Errorf("resolved = %q, want %q", got, want)
 	}
 }
+
+func TestRecursiveReaders(t *testing.T) {
+	fx, _ := pathFixture(t)
+	cases := []struct {
+		name, cmd, prog string
+		want            []string // base names of the entries found below
+	}{
+		{"grep -r sees hidden files and hard links", "grep -r x .", "grep",
+			[]string{".env", ".ssh", "id_rsa", "hard"}},
+		{"grep -R follows links", "grep -R x .", "grep",
+			[]string{".env", ".env", ".ssh", "id_rsa", "hard", "outside"}},
+		{"grep without -r reads no tree", "grep x .", "grep", nil},
+		{"grep -f value holds no r", "grep -fsub/r.txt x", "grep", nil},
+		{"rg skips hidden files", "rg x", "rg", []string{"hard"}},
+		{"rg --hidden", "rg --hidden x", "rg", []string{".env", ".ssh", "id_rsa", "hard"}},
+		{"a directory without secrets", "grep -r x sub", "grep", nil},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			f, err := Analyze(tc.cmd, fx.opts())
+			if err != nil {
+				t.Fatal(err)
+			}
+			var got []string
+			for _, p := range command(t, f, tc.prog).Paths {
+				if p.Below {
+					got = append(got, filepath.Base(p.Resolved))
+				}
+			}
+			slices.Sort(got)
+			want := slices.Clone(tc.want)
+			slices.Sort(want)
+			if !slices.Equal(got, want) {
+				t.Errorf("below = %q, want %q", got, want)
+			}
+		})
+	}
+}

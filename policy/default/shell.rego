@@ -164,10 +164,12 @@ startup_file(p) if regex.match(`(^|/)authorized_keys2?$`, p)
 
 startup_file(p) if regex.match(`^/etc/(profile|bash\.bashrc|environment|profile\.d/|cron|sudoers)`, p)
 
-# The path facts of every command and redirection.
+# The path facts of every command and redirection, except the entries a
+# recursive reader finds below a directory (judged further down).
 path_facts contains p if {
 	some c in commands
 	some p in c.paths
+	not p.below
 }
 
 path_facts contains p if {
@@ -219,6 +221,31 @@ deny contains sprintf("%s is a process's private state under /proc", [p]) if {
 	some p in shell_paths
 	proc_private(p)
 }
+
+# A recursive reader (grep -r, rg, diff -r) given a directory reads every
+# file below it: a secret there needs approval rather than a denial, since
+# a project's test keys and certificates are common. So does a tree too
+# large for the guard to walk.
+approval contains sprintf("%s reads %s, which looks like a secret, and needs approval", [c.base, p.resolved]) if {
+	some c in commands
+	some p in c.paths
+	p.below
+	some q in {p.resolved, p.arg}
+	secret_or_startup(q)
+}
+
+approval contains sprintf("%s reads every file below %s, too many for the guard to check, and needs approval", [c.base, p.arg]) if {
+	some c in commands
+	some p in c.paths
+	p.below
+	p.resolved == ""
+}
+
+secret_or_startup(p) if secret_path(p)
+
+secret_or_startup(p) if startup_file(p)
+
+secret_or_startup(p) if proc_private(p)
 
 # ---------------------------------------------------------------- paths outside the working directory
 

@@ -205,3 +205,16 @@ test_program_in_the_workdir_is_not_read_only if {
 	sh_outcome([object.union(sh_cmd("/usr/bin/cat", ["x"]), {"base": "cat"})]) == "allow"
 	sh_outcome([object.union(sh_cmd("cat", ["x"]), {"resolved": "", "in_path": false})]) == "allow"
 }
+
+# ---------------------------------------------------------------- recursive readers
+
+test_secret_below_a_walked_directory_needs_approval if {
+	p := object.union(sh_path("./.env", "/w/.env", true), {"below": true})
+	sh_outcome([with_paths(sh_cmd("grep", ["-r", "x", "."]), [sh_path(".", "/w", true), p])]) == "approval"
+	sh_outcome([with_paths(sh_cmd("grep", ["-r", "x", "."]), [sh_path(".", "/w", true)])]) == "allow"
+}
+
+test_tree_too_large_to_walk_needs_approval if {
+	p := {"arg": ".", "resolved": "", "inside": false, "exists": false, "links": 0, "glob": false, "below": true}
+	sh_outcome([with_paths(sh_cmd("rg", ["x"]), [p])]) == "approval"
+}
