@@ -1,8 +1,11 @@
 package guard
 
 import (
+	"encoding/base64"
 	"fmt"
+	"slices"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/mcp-guard/mcp-guard/masking"
 	"github.com/mcp-guard/mcp-guard/policy"
@@ -43,6 +46,7 @@ func (rm ResultMasker) MaskResult(tool string, facts any, r *tools.Result, d pol
 		if k == "columns" {
 			continue
 		}
+		v = rm.unhide(v, counts, 0)
 		mv, c := rm.M.Value(v)
 		r.Structured[k] = mv
 		counts.Merge(c)
@@ -229,4 +233,231 @@ func tableMatches(rule, schema, table string) bool {
 
 func ruleName(r *policy.MaskRule) string {
 	return r.Table + "." + r.Column
+}
+
+// Text the value detectors cannot read as it stands: the characters
+// spaced out by a separator (regexp_replace(body, '(.)', '\1 ', 'g')),
+// and base64 broken into lines (encode(..., 'base64') wraps at 76
+// characters). unhide builds a plain view of each such run and masks the
+// run whole when the detectors find anything in the view.
+const (
+	minHiddenRun = 8  // characters a spaced-out run must hold
+	minB64Run    = 16 // characters a base64 run must hold
+	maxSpacing   = 4  // a character and up to three separator bytes
+	maxHideDepth = 32 // nesting of result values searched
+)
+
+// unhide masks hidden runs in every string inside v, in place for
+// slices and maps.
+func (rm ResultMasker) unhide(v any, counts masking.Counts, depth int) any {
+	if depth > maxHideDepth {
+		return v
+	}
+	switch x := v.(type) {
+	case string:
+		return rm.unhideString(x, counts)
+	case []any:
+		for i := range x {
+			x[i] = rm.unhide(x[i], counts, depth+1)
+		}
+	case map[string]any:
+		for k := range x {
+			x[k] = rm.unhide(x[k], counts, depth+1)
+		}
+	}
+	return v
+}
+
+// hidden is a run of s and the plain text it stands for.
+type hidden struct {
+	start, end int
+	plain      string
+}
+
+func (rm ResultMasker) unhideString(s string, counts masking.Counts) string {
+	if len(s) < 2*minHiddenRun-1 {
+		return s // too short for a spaced run, and for a base64 one
+	}
+	var hits []hidden
+	for _, h := range append(spacedRuns(s), base64Runs(s)...) {
+		if _, c := rm.M.String(h.plain); len(c) > 0 {
+			hits = append(hits, h)
+		}
+	}
+	if len(hits) == 0 {
+		return s
+	}
+	slices.SortFunc(hits, func(a, b hidden) int { return a.start - b.start })
+	var b strings.Builder
+	last := 0
+	for _, h := range hits {
+		if h.end <= last {
+			continue
+		}
+		b.WriteString(s[last:max(last, h.start)])
+		b.WriteString("[MASKED:hidden_text]")
+		counts["hidden_text"]++
+		last = h.end
+	}
+	b.WriteString(s[last:])
+	return b.String()
+}
+
+// spacedRuns finds runs in which every character is followed by the same
+// separator of one to three bytes that are neither letters nor digits,
+// at any offset, and returns each with the separators removed.
+func spacedRuns(s string) []hidden {
+	if !maySpaced(s) {
+		return nil
+	}
+	var out []hidden
+	for k := 2; k <= maxSpacing; k++ {
+		for phase := 0; phase < k; phase++ {
+			out = appendSpaced(out, s, k, phase)
+		}
+	}
+	return out
+}
+
+func appendSpaced(out []hidden, s string, k, phase int) []hidden {
+	i := phase
+	for i+k <= len(s) {
+		if !sepByte[s[i+1]] {
+			i += k
+			continue
+		}
+		sep := s[i+1 : i+k]
+		if !separator(sep) {
+			i += k
+			continue
+		}
+		j := i
+		for j+k <= len(s) && s[j+1:j+k] == sep {
+			j += k
+		}
+		n, end := (j-i)/k, j
+		if j < len(s) && !sepByte[s[j]] {
+			n, end = n+1, j+1 // the last character needs no separator
+		}
+		if n >= minHiddenRun {
+			plain := make([]byte, 0, n)
+			for p := i; p < end; p += k {
+				plain = append(plain, s[p])
+			}
+			if strings.Trim(string(plain), sep) != "" {
+				out = append(out, hidden{start: i, end: end, plain: string(plain)})
+			}
+		}
+		i = max(j, i+k)
+	}
+	return out
+}
+
+// maySpaced reports whether s has a separator byte repeated at a fixed
+// distance of two to maxSpacing bytes often enough in a row to part a
+// run of minHiddenRun characters: one pass, so that text without such a
+// run costs little.
+func maySpaced(s string) bool {
+	// Per distance k and residue i%k: where the streak last grew, and
+	// how long it is.
+	var last, streak [maxSpacing + 1][maxSpacing]int
+	for i := 2; i < len(s); i++ {
+		b := s[i]
+		if !sepByte[b] {
+			continue
+		}
+		for k := 2; k <= maxSpacing && k <= i; k++ {
+			if s[i-k] != b {
+				continue
+			}
+			r := i % k
+			if streak[k][r] > 0 && last[k][r] == i-k {
+				streak[k][r]++
+			} else {
+				streak[k][r] = 1
+			}
+			last[k][r] = i
+			if streak[k][r] >= minHiddenRun-2 {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// sepByte holds the bytes a separator may be made of: ASCII that is
+// neither a letter nor a digit.
+var sepByte = func() (t [256]bool) {
+	for c := range 0x80 {
+		t[c] = !(c >= '0' && c <= '9' || c|0x20 >= 'a' && c|0x20 <= 'z')
+	}
+	return t
+}()
+
+// separator reports whether every byte of sep may be a separator.
+func separator(sep string) bool {
+	for i := 0; i < len(sep); i++ {
+		if !sepByte[sep[i]] {
+			return false
+		}
+	}
+	return true
+}
+
+// base64Runs finds runs of base64, joining lines of one wrapped block
+// (every line but the last of the same length, a multiple of four), and
+// returns those that decode to text.
+func base64Runs(s string) []hidden {
+	var out []hidden
+	for i := 0; i < len(s); {
+		if !isB64(s[i]) {
+			i++
+			continue
+		}
+		start, width, lines := i, 0, 1
+		for {
+			j := i
+			for j < len(s) && isB64(s[j]) {
+				j++
+			}
+			for pad := 0; pad < 2 && j < len(s) && s[j] == '='; pad++ {
+				j++
+			}
+			line := j - i
+			wrapped := line%4 == 0 && line >= minB64Run && (width == 0 || line == width) &&
+				j+1 < len(s) && s[j] == '\n' && isB64(s[j+1])
+			i = j
+			if !wrapped {
+				break
+			}
+			width, i, lines = line, j+1, lines+1
+		}
+		if i-start-(lines-1) < minB64Run {
+			continue
+		}
+		if plain, ok := decodeText(strings.ReplaceAll(s[start:i], "\n", "")); ok {
+			out = append(out, hidden{start: start, end: i, plain: plain})
+		}
+	}
+	return out
+}
+
+func isB64(c byte) bool {
+	return c >= 'A' && c <= 'Z' || c >= 'a' && c <= 'z' || c >= '0' && c <= '9' ||
+		c == '+' || c == '/'
+}
+
+// decodeText decodes base64 with or without padding and reports whether
+// the result is text.
+func decodeText(b64 string) (string, bool) {
+	raw, err := base64.RawStdEncoding.DecodeString(strings.TrimRight(b64, "="))
+	if err != nil || !utf8.Valid(raw) {
+		return "", false
+	}
+	for _, c := range raw {
+		if c < 0x20 && c != '\t' && c != '\n' && c != '\r' || c == 0x7f {
+			return "", false
+		}
+	}
+	return string(raw), true
 }

@@ -220,3 +220,69 @@ func TestTableColumnsHonoursSchema(t *testing.T) {
 		})
 	}
 }
+
+// TestHiddenTextIsMasked checks free text, which no column rule covers,
+// read back in forms the value detectors cannot read as they stand:
+// bytea hex, base64 wrapped in lines, and characters spaced out by a
+// separator at any offset.
+func TestHiddenTextIsMasked(t *testing.T) {
+	f := newMaskFixture(t)
+	const ticket = " FROM support_tickets WHERE id = 1"
+	card, token, email := "4242", "Q7mZ2kR9vT4xW1nB8cL5dF3hJ6pS0yA2eG7u", "dev.patel"
+	tests := []struct {
+		name string
+		expr string
+		gone []string // must not survive, as written or in the encoding
+	}{
+		{"bytea hex", "convert_to(body, 'UTF8')", []string{"34323432"}},
+		{"wrapped base64", "encode(convert_to(body, 'UTF8'), 'base64')",
+			[]string{"OiBnaHBfUTdtWjJrUjl2VDR4VzFu", "NDI0MiA0MjQy"}},
+		{"spaced by blanks", `regexp_replace(body, '(.)', '\1 ', 'g')`,
+			[]string{"4 2 4 2", "Q 7 m Z", "d e v . p"}},
+		{"spaced by dashes", `regexp_replace(body, '(.)', '\1-', 'g')`,
+			[]string{"4-2-4-2", "Q-7-m-Z", "d-e-v-.-p"}},
+		{"spaced by two bytes", `regexp_replace(body, '(.)', '\1~|', 'g')`,
+			[]string{"4~|2~|4~|2", "Q~|7~|m~|Z"}},
+		{"spaced at an odd offset", `'x' || regexp_replace(body, '(.)', '\1 ', 'g')`,
+			[]string{"4 2 4 2", "Q 7 m Z"}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			res, facts := f.run(t, "SELECT "+tc.expr+" AS v"+ticket)
+			before, _ := json.Marshal(res.Structured["rows"])
+			if !strings.Contains(string(before), tc.gone[0]) {
+				t.Fatalf("the unmasked result lacks %q, so the test proves nothing: %.200s",
+					tc.gone[0], before)
+			}
+			got := f.mask(t, res, facts)
+			for _, s := range append(tc.gone, card+" "+card, token, email) {
+				if strings.Contains(got, s) {
+					t.Errorf("%q survives masking: %.300s", s, got)
+				}
+			}
+		})
+	}
+}
+
+// TestPlainSpacedTextIsKept checks that spaced-out or base64 text without
+// anything to mask comes back as it is.
+func TestPlainSpacedTextIsKept(t *testing.T) {
+	f := newMaskFixture(t)
+	tests := []struct {
+		name, sql, want string
+	}{
+		{"spaced subject", `SELECT regexp_replace(subject, '(.)', '\1 ', 'g') FROM support_tickets WHERE id = 3`,
+			"D e l i v e r y"},
+		{"base64 of a plain body", `SELECT encode(convert_to(body, 'UTF8'), 'base64') FROM support_tickets WHERE id = 4`,
+			"SXMgdGhlcmUgYSB3YXk"},
+		{"letters and blanks", "SELECT 'a b c d e f g h i j k l' AS v", "a b c d e f g h i j k l"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			res, facts := f.run(t, tc.sql)
+			if got := f.mask(t, res, facts); !strings.Contains(got, tc.want) {
+				t.Errorf("%q was masked: %.300s", tc.want, got)
+			}
+		})
+	}
+}
