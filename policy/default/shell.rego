@@ -9,6 +9,10 @@ import rego.v1
 
 shell_call if input.tool == "run_shell"
 
+# Every deny, approval and allow rule below starts by comparing input.tool
+# with a constant, so that OPA's rule index skips them outright for other
+# tools.
+
 commands := input.shell.commands if shell_call
 
 else := []
@@ -16,11 +20,12 @@ else := []
 # ---------------------------------------------------------------- denials
 
 deny contains "the command has parts the guard cannot see through (variables, substitutions or generated names); write it out literally" if {
-	shell_call
+	input.tool == "run_shell"
 	input.shell.dynamic
 }
 
 deny contains sprintf("%s runs code the guard cannot inspect", [c.wrapper]) if {
+	input.tool == "run_shell"
 	some c in commands
 	c.opaque
 }
@@ -30,12 +35,14 @@ deny contains sprintf("%s runs code the guard cannot inspect", [c.wrapper]) if {
 nested_shells := {"sh", "bash", "dash", "zsh", "ksh", "mksh", "ash", "fish", "csh", "tcsh", "busybox", "toybox"}
 
 deny contains sprintf("%s starts a nested shell; send the inner command directly", [c.base]) if {
+	input.tool == "run_shell"
 	some c in commands
 	some n in command_names(c)
 	n in nested_shells
 }
 
 deny contains sprintf("%s is a shell builtin that runs other code", [c.base]) if {
+	input.tool == "run_shell"
 	some c in commands
 	c.base in {"eval", "source", ".", "exec", "builtin", "enable", "trap", "coproc"}
 }
@@ -43,12 +50,14 @@ deny contains sprintf("%s is a shell builtin that runs other code", [c.base]) if
 privileged := {"sudo", "su", "doas", "pkexec", "runuser", "setpriv", "capsh", "chroot", "sudoedit", "nsenter", "unshare", "machinectl", "systemd-run"}
 
 deny contains sprintf("privilege escalation (%s) is not allowed", [n]) if {
+	input.tool == "run_shell"
 	some c in commands
 	some n in command_names(c)
 	n in privileged
 }
 
 deny contains sprintf("privilege escalation (%s) is not allowed", [c.base]) if {
+	input.tool == "run_shell"
 	some c in commands
 	c.privileged
 }
@@ -64,14 +73,14 @@ base(p) := b if {
 } else := ""
 
 deny contains "changing the environment for later commands (export, declare, alias, assignments) is not allowed" if {
-	shell_call
+	input.tool == "run_shell"
 	input.shell.changes_environment
 }
 
 dangerous_env := {"PATH", "IFS", "ENV", "BASH_ENV", "PROMPT_COMMAND", "PAGER", "EDITOR", "VISUAL", "GIT_PAGER", "GIT_EDITOR", "NODE_OPTIONS", "SHELLOPTS", "BASHOPTS", "HOME", "CDPATH"}
 
 deny contains sprintf("setting %s changes how programs run and is not allowed", [v]) if {
-	shell_call
+	input.tool == "run_shell"
 	some v in input.shell.assignments
 	dangerous_env_name(v)
 }
@@ -93,22 +102,22 @@ dangerous_env_name(v) if startswith(v, "RUBY")
 dangerous_env_name(v) if startswith(v, "BASH_FUNC_")
 
 approval contains "the command sets environment variables and needs approval" if {
-	shell_call
+	input.tool == "run_shell"
 	count(input.shell.assignments) > 0
 }
 
 deny contains "the command runs several lines; write it on one line, joined with ; or &&, so that everyone who reads it sees all of it" if {
-	shell_call
+	input.tool == "run_shell"
 	"newline_list" in input.shell.flags
 }
 
 deny contains "background jobs are not allowed: a call's commands end with the call" if {
-	shell_call
+	input.tool == "run_shell"
 	input.shell.background
 }
 
 deny contains "defining shell functions is not allowed" if {
-	shell_call
+	input.tool == "run_shell"
 	input.shell.function_defs
 }
 
@@ -119,6 +128,7 @@ fetchers := {"curl", "wget", "fetch", "aria2c", "nc", "ncat", "netcat", "socat",
 interpreters := nested_shells | {"python", "python2", "python3", "perl", "ruby", "node", "nodejs", "php", "lua", "tclsh", "Rscript", "deno", "bun"}
 
 deny contains "downloading and running code is not allowed" if {
+	input.tool == "run_shell"
 	some f in commands
 	f.base in fetchers
 	some c in commands
@@ -127,6 +137,7 @@ deny contains "downloading and running code is not allowed" if {
 }
 
 deny contains sprintf("%s reads a program from a pipe", [c.base]) if {
+	input.tool == "run_shell"
 	some c in commands
 	c.stdin_from_pipe
 	some n in command_names(c)
@@ -201,11 +212,13 @@ shell_paths contains p.resolved if {
 }
 
 deny contains sprintf("%s refers to a secret file", [p]) if {
+	input.tool == "run_shell"
 	some p in shell_paths
 	secret_path(p)
 }
 
 deny contains sprintf("%s is a shell start-up or key file and must not be touched", [p]) if {
+	input.tool == "run_shell"
 	some p in shell_paths
 	startup_file(p)
 }
@@ -218,6 +231,7 @@ proc_private(p) if regex.match(`^/proc/?$`, p)
 proc_private(p) if regex.match(`^/proc/(self|thread-self|[0-9]+)(/|$)`, p)
 
 deny contains sprintf("%s is a process's private state under /proc", [p]) if {
+	input.tool == "run_shell"
 	some p in shell_paths
 	proc_private(p)
 }
@@ -227,6 +241,7 @@ deny contains sprintf("%s is a process's private state under /proc", [p]) if {
 # a project's test keys and certificates are common. So does a tree too
 # large for the guard to walk.
 approval contains sprintf("%s reads %s, which looks like a secret, and needs approval", [c.base, p.resolved]) if {
+	input.tool == "run_shell"
 	some c in commands
 	some p in c.paths
 	p.below
@@ -235,6 +250,7 @@ approval contains sprintf("%s reads %s, which looks like a secret, and needs app
 }
 
 approval contains sprintf("%s reads every file below %s, too many for the guard to check, and needs approval", [c.base, p.arg]) if {
+	input.tool == "run_shell"
 	some c in commands
 	some p in c.paths
 	p.below
@@ -287,6 +303,7 @@ path_label(p) := p.resolved if p.resolved != ""
 else := sprintf("%s (a path the guard could not resolve)", [p.arg])
 
 approval contains sprintf("%s is outside the working directory and needs approval", [path_label(p)]) if {
+	input.tool == "run_shell"
 	some p in opened_paths
 	outside_path(p)
 }
@@ -295,6 +312,7 @@ approval contains sprintf("%s is outside the working directory and needs approva
 # than one cannot be judged by its name: it may be a secret under an
 # innocent one.
 approval contains sprintf("%s has %d hard links (it may be a secret under another name) and needs approval", [p.resolved, p.links]) if {
+	input.tool == "run_shell"
 	some p in opened_paths
 	p.links > 1
 }
@@ -427,6 +445,7 @@ git_program_options := [
 ]
 
 deny contains sprintf("%s runs a program named on the command line", [what]) if {
+	input.tool == "run_shell"
 	some what in program_options
 }
 
@@ -653,17 +672,18 @@ resolved_ok(c) if {
 }
 
 approval contains sprintf("%s is not on the read-only list and needs approval", [c.base]) if {
+	input.tool == "run_shell"
 	some c in commands
 	not readonly_command(c)
 }
 
 approval contains sprintf("the command writes to %s and needs approval", [r.target]) if {
-	shell_call
+	input.tool == "run_shell"
 	some r in input.shell.redirects
 	r.writes
 }
 
 allowed if {
-	shell_call
+	input.tool == "run_shell"
 	count(commands) > 0
 }
