@@ -255,11 +255,11 @@ func OpenRecorder(ctx context.Context, cfg *config.Config, getenv func(string) s
 	return a.Recorder, a.Close, nil
 }
 
-// openStore connects to the shared PostgreSQL store. Errors never quote
-// the DSN, which holds a password.
-func (a *App) openStore(ctx context.Context) (*pgxpool.Pool, error) {
-	env := a.Config.Recorder.PostgresDSNEnv
-	dsn := a.getenv(env)
+// StorePool opens a pool on the shared PostgreSQL store whose DSN is in
+// the environment variable env. No connection is made yet. Errors never
+// quote the DSN, which holds a password.
+func StorePool(ctx context.Context, env string, getenv func(string) string, name string) (*pgxpool.Pool, error) {
+	dsn := getenv(env)
 	if dsn == "" {
 		return nil, fmt.Errorf("recorder.postgres_dsn_env: %s is empty", env)
 	}
@@ -268,10 +268,19 @@ func (a *App) openStore(ctx context.Context) (*pgxpool.Pool, error) {
 		return nil, fmt.Errorf("recorder.postgres_dsn_env: %s does not parse as a "+
 			"PostgreSQL connection string", env)
 	}
-	pc.ConnConfig.RuntimeParams["application_name"] = "mcp-guard"
+	pc.ConnConfig.RuntimeParams["application_name"] = name
 	pool, err := pgxpool.NewWithConfig(ctx, pc)
 	if err != nil {
-		return nil, fmt.Errorf("recorder: connect to the shared store: %w", err)
+		return nil, fmt.Errorf("connect to the shared store: %w", err)
+	}
+	return pool, nil
+}
+
+// openStore connects to the shared PostgreSQL store.
+func (a *App) openStore(ctx context.Context) (*pgxpool.Pool, error) {
+	pool, err := StorePool(ctx, a.Config.Recorder.PostgresDSNEnv, a.getenv, "mcp-guard")
+	if err != nil {
+		return nil, fmt.Errorf("recorder: %w", err)
 	}
 	if err := pool.Ping(ctx); err != nil {
 		pool.Close()

@@ -276,28 +276,7 @@ func TestTypeScriptSDK(t *testing.T) {
 // parse error and the next request is answered normally.
 func TestMalformedFrame(t *testing.T) {
 	f := newFixture(t, "")
-	ctx := testContext(t)
-	cmd := exec.CommandContext(ctx, guardBinary(t), "serve", "--config", f.cfgPath)
-	cmd.Env = f.env
-	cmd.Stderr = f.stderr
-	stdin, _ := cmd.StdinPipe()
-	stdout, _ := cmd.StdoutPipe()
-	must(t, cmd.Start())
-	defer func() { stdin.Close(); _ = cmd.Wait() }()
-	r := bufio.NewReader(stdout)
-	send := func(s string) map[string]any {
-		t.Helper()
-		if _, err := io.WriteString(stdin, s+"\n"); err != nil {
-			t.Fatal(err)
-		}
-		line, err := r.ReadString('\n')
-		if err != nil {
-			t.Fatalf("no answer: %v\nstderr: %s", err, f.stderr)
-		}
-		var m map[string]any
-		must(t, json.Unmarshal([]byte(line), &m))
-		return m
-	}
+	send := rawJSON(t, f)
 	m := send(`{"jsonrpc":"2.0","id":1,"method":"tools/call","params":`)
 	e, _ := m["error"].(map[string]any)
 	if code, _ := e["code"].(float64); code != -32700 {
@@ -388,28 +367,7 @@ func TestPolicyErrorDenies(t *testing.T) {
 // connection keeps serving.
 func TestStdioDuplicateKeys(t *testing.T) {
 	f := newFixture(t, "")
-	ctx := testContext(t)
-	cmd := exec.CommandContext(ctx, guardBinary(t), "serve", "--config", f.cfgPath)
-	cmd.Env = f.env
-	cmd.Stderr = f.stderr
-	stdin, _ := cmd.StdinPipe()
-	stdout, _ := cmd.StdoutPipe()
-	must(t, cmd.Start())
-	defer func() { stdin.Close(); _ = cmd.Wait() }()
-	r := bufio.NewReader(stdout)
-	send := func(s string) map[string]any {
-		t.Helper()
-		if _, err := io.WriteString(stdin, s+"\n"); err != nil {
-			t.Fatal(err)
-		}
-		line, err := r.ReadString('\n')
-		if err != nil {
-			t.Fatalf("no answer: %v\nstderr: %s", err, f.stderr)
-		}
-		var m map[string]any
-		must(t, json.Unmarshal([]byte(line), &m))
-		return m
-	}
+	send := rawJSON(t, f)
 	send(`{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-11-25","capabilities":{},"clientInfo":{"name":"raw","version":"1"}}}`)
 	for _, dup := range []string{
 		`{"jsonrpc":"2.0","id":2,"method":"tools/call","params":{"name":"list_targets","name":"query_database","arguments":{"target":"appdb","sql":"SELECT 1"}}}`,
@@ -433,16 +391,37 @@ func TestStdioDuplicateKeys(t *testing.T) {
 // secret of its first environment, while the DSN still works.
 func TestServerEnvironmentHoldsNoSecrets(t *testing.T) {
 	f := newFixture(t, "")
-	ctx := testContext(t)
-	cmd := exec.CommandContext(ctx, guardBinary(t), "serve", "--config", f.cfgPath)
+	send, pid := rawStdio(t, f)
+	send(`{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-11-25","capabilities":{},"clientInfo":{"name":"raw","version":"1"}}}`)
+	out := send(`{"jsonrpc":"2.0","id":2,"method":"tools/call","params":{"name":"query_database","arguments":{"target":"appdb","sql":"SELECT company FROM customers WHERE company = 'Northwind Traders'"}}}`)
+	if !strings.Contains(out, "Northwind Traders") {
+		t.Fatalf("the DSN did not reach the re-executed server: %s", out)
+	}
+	environ, err := os.ReadFile(fmt.Sprintf("/proc/%d/environ", pid))
+	must(t, err)
+	for _, secret := range []string{f.db.Password(), f.canary("envvar"), "APPDB_DSN", "BILLING_API_KEY"} {
+		if strings.Contains(string(environ), secret) {
+			t.Errorf("the server's environment still holds %q", secret)
+		}
+	}
+	if !strings.Contains(string(environ), "PATH=") {
+		t.Errorf("the server's environment lost PATH: %q", environ)
+	}
+}
+
+// rawStdio starts the guard on stdio and returns a function that sends one
+// line and reads one answer line, and the guard's process id.
+func rawStdio(t *testing.T, f *fixture) (send func(line string) string, pid int) {
+	t.Helper()
+	cmd := exec.CommandContext(testContext(t), guardBinary(t), "serve", "--config", f.cfgPath)
 	cmd.Env = f.env
 	cmd.Stderr = f.stderr
 	stdin, _ := cmd.StdinPipe()
 	stdout, _ := cmd.StdoutPipe()
 	must(t, cmd.Start())
-	defer func() { stdin.Close(); _ = cmd.Wait() }()
+	t.Cleanup(func() { stdin.Close(); _ = cmd.Wait() })
 	r := bufio.NewReader(stdout)
-	send := func(s string) string {
+	return func(s string) string {
 		t.Helper()
 		if _, err := io.WriteString(stdin, s+"\n"); err != nil {
 			t.Fatal(err)
@@ -452,20 +431,16 @@ func TestServerEnvironmentHoldsNoSecrets(t *testing.T) {
 			t.Fatalf("no answer: %v\nstderr: %s", err, f.stderr)
 		}
 		return line
-	}
-	send(`{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-11-25","capabilities":{},"clientInfo":{"name":"raw","version":"1"}}}`)
-	out := send(`{"jsonrpc":"2.0","id":2,"method":"tools/call","params":{"name":"query_database","arguments":{"target":"appdb","sql":"SELECT company FROM customers WHERE company = 'Northwind Traders'"}}}`)
-	if !strings.Contains(out, "Northwind Traders") {
-		t.Fatalf("the DSN did not reach the re-executed server: %s", out)
-	}
-	environ, err := os.ReadFile(fmt.Sprintf("/proc/%d/environ", cmd.Process.Pid))
-	must(t, err)
-	for _, secret := range []string{f.db.Password(), f.canary("envvar"), "APPDB_DSN", "BILLING_API_KEY"} {
-		if strings.Contains(string(environ), secret) {
-			t.Errorf("the server's environment still holds %q", secret)
-		}
-	}
-	if !strings.Contains(string(environ), "PATH=") {
-		t.Errorf("the server's environment lost PATH: %q", environ)
+	}, cmd.Process.Pid
+}
+
+// rawJSON starts the guard on stdio like rawStdio, and decodes answers.
+func rawJSON(t *testing.T, f *fixture) func(string) map[string]any {
+	send, _ := rawStdio(t, f)
+	return func(s string) map[string]any {
+		t.Helper()
+		var m map[string]any
+		must(t, json.Unmarshal([]byte(send(s)), &m))
+		return m
 	}
 }

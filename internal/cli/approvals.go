@@ -158,23 +158,9 @@ func approvalStore(ctx context.Context, cfg *config.Config) (approvals.Store, fu
 }
 
 // storePool opens a pool on the shared store whose DSN is in the
-// environment variable env. Errors never quote the DSN.
+// environment variable env.
 func storePool(ctx context.Context, env string) (*pgxpool.Pool, error) {
-	dsn := os.Getenv(env)
-	if dsn == "" {
-		return nil, fmt.Errorf("recorder.postgres_dsn_env: %s is empty", env)
-	}
-	pc, err := pgxpool.ParseConfig(dsn)
-	if err != nil {
-		return nil, fmt.Errorf("recorder.postgres_dsn_env: %s does not parse as a "+
-			"PostgreSQL connection string", env)
-	}
-	pc.ConnConfig.RuntimeParams["application_name"] = "mcp-guard cli"
-	pool, err := pgxpool.NewWithConfig(ctx, pc)
-	if err != nil {
-		return nil, fmt.Errorf("connect to the shared store: %w", err)
-	}
-	return pool, nil
+	return app.StorePool(ctx, env, os.Getenv, "mcp-guard cli")
 }
 
 func showRequest(w io.Writer, r *approvals.Request) error {
