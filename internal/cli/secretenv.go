@@ -1,111 +1,73 @@
 package cli
 
 import (
-	"encoding/json"
+	"bytes"
 	"fmt"
-	"io"
 	"os"
 	"strconv"
-	"syscall"
-
-	"github.com/mcp-guard/mcp-guard/config"
+	"strings"
 )
 
-// secretsFDEnv names the descriptor through which a re-executed serve
-// receives the secrets it read from its first environment.
-const secretsFDEnv = "MCP_GUARD_SECRETS_FD"
-
-// keptEnvironment is what serve keeps of its environment when it drops
-// the rest: nothing here holds a secret.
+// keptEnvironment is what serve keeps of its environment once it has read
+// its secrets: nothing here holds a secret.
 var keptEnvironment = []string{"PATH", "HOME", "LANG", "LC_ALL", "LC_CTYPE", "TZ", "TMPDIR", "USER", "LOGNAME"}
 
-// secretNames lists the environment variables the configuration reads
-// secrets from.
-func secretNames(cfg *config.Config) []string {
-	var names []string
-	add := func(n string) {
-		if n != "" {
-			names = append(names, n)
+// dropEnvironment takes the process environment into memory and erases
+// the copy the kernel keeps: /proc/PID/environ shows a process's starting
+// environment to anyone who may read it, commands the guard runs as the
+// same user among them. Afterwards the environment holds only
+// keptEnvironment, and the returned getenv answers from the saved copy, so
+// the configuration's secrets still reach the guard and nobody else.
+func dropEnvironment() (func(string) string, error) {
+	saved := map[string]string{}
+	for _, kv := range os.Environ() {
+		k, v, _ := strings.Cut(kv, "=")
+		// Clone: the runtime's strings point into the memory erased below.
+		saved[strings.Clone(k)] = strings.Clone(v)
+	}
+	start, end, err := environBounds()
+	if err != nil {
+		return nil, err
+	}
+	mem, err := os.OpenFile("/proc/self/mem", os.O_WRONLY, 0)
+	if err != nil {
+		return nil, fmt.Errorf("erase the environment: %w", err)
+	}
+	_, err = mem.WriteAt(make([]byte, end-start), int64(start))
+	mem.Close()
+	if err != nil {
+		return nil, fmt.Errorf("erase the environment: %w", err)
+	}
+	os.Clearenv()
+	for _, k := range keptEnvironment {
+		if v, ok := saved[k]; ok {
+			os.Setenv(k, v)
 		}
 	}
-	for _, t := range cfg.Targets {
-		add(t.DSNEnv)
-		add(t.KeyEnv)
-		if t.Jump != nil {
-			add(t.Jump.KeyEnv)
-		}
-	}
-	if s := cfg.Approvals.Slack; s != nil {
-		add(s.BotTokenEnv)
-		add(s.SigningSecretEnv)
-		add(s.SocketModeAppTokenEnv)
-	}
-	add(cfg.Identity.TokenEnv)
-	add(cfg.Recorder.PostgresDSNEnv)
-	return names
+	return func(name string) string { return saved[name] }, nil
 }
 
-// dropEnvironment re-executes this process in place with a minimal
-// environment, handing the configured secrets over through a pipe. The
-// kernel shows a process's starting environment to anyone who may read
-// /proc/PID/environ (commands the guard runs as the same user, among
-// them); after this, the guard's holds no secret, configured or not. It
-// returns only on failure.
-func dropEnvironment(cfg *config.Config) error {
-	secrets := map[string]string{}
-	for _, n := range secretNames(cfg) {
-		if v, ok := os.LookupEnv(n); ok {
-			secrets[n] = v
-		}
-	}
-	r, w, err := os.Pipe()
+// environBounds reads where the kernel keeps this process's starting
+// environment (fields 50 and 51 of /proc/self/stat).
+func environBounds() (start, end uint64, err error) {
+	stat, err := os.ReadFile("/proc/self/stat")
 	if err != nil {
-		return fmt.Errorf("hand over secrets: %w", err)
+		return 0, 0, fmt.Errorf("locate the environment: %w", err)
 	}
-	b, _ := json.Marshal(secrets)
-	if len(b) > 60<<10 {
-		return fmt.Errorf("hand over secrets: %d bytes do not fit a pipe", len(b))
+	// Fields after the command name, which is in parentheses and may
+	// hold spaces; the first of them is field 3.
+	i := bytes.LastIndexByte(stat, ')')
+	if i < 0 {
+		return 0, 0, fmt.Errorf("locate the environment: odd /proc/self/stat")
 	}
-	if _, err := w.Write(b); err != nil {
-		return fmt.Errorf("hand over secrets: %w", err)
+	fields := strings.Fields(string(stat[i+1:]))
+	if len(fields) < 49 {
+		return 0, 0, fmt.Errorf("locate the environment: /proc/self/stat has %d fields", len(fields)+2)
 	}
-	w.Close()
-	fd := r.Fd()
-	if _, _, errno := syscall.Syscall(syscall.SYS_FCNTL, fd, syscall.F_SETFD, 0); errno != 0 {
-		return fmt.Errorf("hand over secrets: %w", errno)
+	start, err1 := strconv.ParseUint(fields[50-3], 10, 64)
+	end, err2 := strconv.ParseUint(fields[51-3], 10, 64)
+	if err1 != nil || err2 != nil || end < start || end-start > 64<<20 {
+		return 0, 0, fmt.Errorf("locate the environment: bad bounds in /proc/self/stat")
 	}
-	env := []string{secretsFDEnv + "=" + strconv.FormatUint(uint64(fd), 10)}
-	for _, n := range keptEnvironment {
-		if v, ok := os.LookupEnv(n); ok {
-			env = append(env, n+"="+v)
-		}
-	}
-	err = syscall.Exec("/proc/self/exe", os.Args, env)
-	return fmt.Errorf("re-execute without the environment: %w", err)
-}
-
-// inheritedSecrets reads the secrets a previous image of this process
-// handed over, and returns a getenv that answers from them.
-func inheritedSecrets(fdText string) (func(string) string, error) {
-	fd, err := strconv.Atoi(fdText)
-	if err != nil || fd < 3 {
-		return nil, fmt.Errorf("%s=%q is not a descriptor", secretsFDEnv, fdText)
-	}
-	f := os.NewFile(uintptr(fd), "secrets")
-	defer f.Close()
-	b, err := io.ReadAll(io.LimitReader(f, 1<<20))
-	if err != nil {
-		return nil, fmt.Errorf("read handed-over secrets: %w", err)
-	}
-	secrets := map[string]string{}
-	if err := json.Unmarshal(b, &secrets); err != nil {
-		return nil, fmt.Errorf("read handed-over secrets: %w", err)
-	}
-	os.Unsetenv(secretsFDEnv)
-	return func(name string) string {
-		if v, ok := secrets[name]; ok {
-			return v
-		}
-		return os.Getenv(name)
-	}, nil
+	return start, end, nil
 }

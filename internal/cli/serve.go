@@ -27,14 +27,10 @@ func newServe(stdin io.Reader, stdout, stderr io.Writer) *cobra.Command {
 				return err
 			}
 			getenv := os.Getenv
-			if fd := os.Getenv(secretsFDEnv); fd != "" {
-				if getenv, err = inheritedSecrets(fd); err != nil {
-					return err
-				}
-			} else if keepEnv {
+			if keepEnv {
 				fmt.Fprintln(stderr, "mcp-guard: --keep-environment: the server's environment, secrets included, stays readable in /proc by commands run as the same user")
-			} else {
-				return dropEnvironment(cfg)
+			} else if getenv, err = dropEnvironment(); err != nil {
+				return err
 			}
 			ctx := cmd.Context()
 			a, err := app.Build(ctx, cfg, app.Options{Stderr: stderr, Getenv: getenv})
@@ -54,7 +50,7 @@ func newServe(stdin io.Reader, stdout, stderr io.Writer) *cobra.Command {
 	cmd.Flags().StringVar(&cfgPath, "config", "mcp-guard.yaml", "configuration file")
 	cmd.Flags().StringVar(&httpAddr, "http", "", "serve streamable HTTP at ADDR (host:port) instead of stdio")
 	cmd.Flags().BoolVar(&keepEnv, "keep-environment", false,
-		"do not re-execute with a minimal environment (for debugging; leaves secrets readable in /proc)")
+		"do not erase the environment the kernel shows in /proc (for debugging; leaves secrets readable there)")
 	return cmd
 }
 
