@@ -36,8 +36,8 @@ nested_shells := {"sh", "bash", "dash", "zsh", "ksh", "mksh", "ash", "fish", "cs
 
 deny contains sprintf("%s starts a nested shell; send the inner command directly", [c.base]) if {
 	input.tool == "run_shell"
-	some c in commands
-	some n in command_names(c)
+	some i, c in commands
+	some n in cmd_names[i]
 	n in nested_shells
 }
 
@@ -51,8 +51,8 @@ privileged := {"sudo", "su", "doas", "pkexec", "runuser", "setpriv", "capsh", "c
 
 deny contains sprintf("privilege escalation (%s) is not allowed", [n]) if {
 	input.tool == "run_shell"
-	some c in commands
-	some n in command_names(c)
+	some i, c in commands
+	some n in cmd_names[i]
 	n in privileged
 }
 
@@ -66,11 +66,10 @@ deny contains sprintf("privilege escalation (%s) is not allowed", [c.base]) if {
 # the file it resolves to (so a link such as /usr/bin/sudoedit counts too).
 command_names(c) := {n | some n in [c.name, c.base, base(c.resolved), object.get(c, "resolved_base", "")]; n != ""}
 
-base(p) := b if {
-	p != ""
-	parts := split(p, "/")
-	b := parts[count(parts) - 1]
-} else := ""
+# cmd_names[i] is command_names of the i-th command, computed once per call.
+cmd_names[i] := command_names(c) if some i, c in commands
+
+base(p) := regex.replace(p, `^.*/`, "")
 
 deny contains "changing the environment for later commands (export, declare, alias, assignments) is not allowed" if {
 	input.tool == "run_shell"
@@ -131,8 +130,8 @@ deny contains "downloading and running code is not allowed" if {
 	input.tool == "run_shell"
 	some f in commands
 	f.base in fetchers
-	some c in commands
-	some n in command_names(c)
+	some i, c in commands
+	some n in cmd_names[i]
 	n in interpreters
 }
 
@@ -149,31 +148,13 @@ deny contains sprintf("%s reads a program from a pipe", [c.base]) if {
 # shellfacts resolved (cleaned, against the working directory cd left,
 # links followed, globs expanded), so /etc/./shadow, a link named
 # innocent.txt or .en[v] are judged by the file they reach.
-secret_path(p) if regex.match(`(^|/)\.ssh(/|$)`, p)
+# One pattern per check, so that an ordinary path costs one match each:
+# secrets (SSH material, .env files, private keys and key stores, credential
+# files, cloud configuration, process secrets, system secrets),
+secret_path(p) if regex.match(`(?:(^|/)\.ssh(/|$))|(?:(^|/)\.env(\.[^/]*)?$)|(?:(^|/)id_(rsa|dsa|ecdsa|ed25519)[^/]*$)|(?:(^|/)ssh_host_[^/]*_key$)|(?:\.(pem|key|p12|pfx|jks|keystore|kdbx)$)|(?:(^|/)\.(netrc|pgpass|git-credentials|npmrc|pypirc)$)|(?:(^|/)\.(aws|azure|gcloud|kube|docker|gnupg)(/|$))|(?:^/proc/[^/]+/(environ|cmdline|mem|maps)$)|(?:^/etc/(shadow|gshadow|sudoers))`, p)
 
-secret_path(p) if regex.match(`(^|/)\.env(\.[^/]*)?$`, p)
-
-secret_path(p) if regex.match(`(^|/)id_(rsa|dsa|ecdsa|ed25519)[^/]*$`, p)
-
-secret_path(p) if regex.match(`(^|/)ssh_host_[^/]*_key$`, p)
-
-secret_path(p) if regex.match(`\.(pem|key|p12|pfx|jks|keystore|kdbx)$`, p)
-
-secret_path(p) if regex.match(`(^|/)\.(netrc|pgpass|git-credentials|npmrc|pypirc)$`, p)
-
-secret_path(p) if regex.match(`(^|/)\.(aws|azure|gcloud|kube|docker|gnupg)(/|$)`, p)
-
-secret_path(p) if regex.match(`^/proc/[^/]+/(environ|cmdline|mem|maps)$`, p)
-
-secret_path(p) if regex.match(`^/etc/(shadow|gshadow|sudoers)`, p)
-
-startup_file(p) if regex.match(`(^|/)\.(bashrc|bash_profile|bash_login|bash_logout|profile|zshrc|zprofile|zshenv|zlogin|inputrc|kshrc|cshrc|tcshrc)$`, p)
-
-startup_file(p) if regex.match(`(^|/)\.config/fish/`, p)
-
-startup_file(p) if regex.match(`(^|/)authorized_keys2?$`, p)
-
-startup_file(p) if regex.match(`^/etc/(profile|bash\.bashrc|environment|profile\.d/|cron|sudoers)`, p)
+# shell start-up files, key files for logins and system start-up,
+startup_file(p) if regex.match(`(?:(^|/)\.(bashrc|bash_profile|bash_login|bash_logout|profile|zshrc|zprofile|zshenv|zlogin|inputrc|kshrc|cshrc|tcshrc)$)|(?:(^|/)\.config/fish/)|(?:(^|/)authorized_keys2?$)|(?:^/etc/(profile|bash\.bashrc|environment|profile\.d/|cron|sudoers))`, p)
 
 # The path facts of every command and redirection, except the entries a
 # recursive reader finds below a directory (judged further down).
@@ -226,9 +207,7 @@ deny contains sprintf("%s is a shell start-up or key file and must not be touche
 # A process's directory under /proc holds its environment, command line
 # and memory (the guard's own among them, through /proc/self); /proc
 # itself leads to all of them.
-proc_private(p) if regex.match(`^/proc/?$`, p)
-
-proc_private(p) if regex.match(`^/proc/(self|thread-self|[0-9]+)(/|$)`, p)
+proc_private(p) if regex.match(`(?:^/proc/?$)|(?:^/proc/(self|thread-self|[0-9]+)(/|$))`, p)
 
 deny contains sprintf("%s is a process's private state under /proc", [p]) if {
 	input.tool == "run_shell"
