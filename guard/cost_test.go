@@ -173,6 +173,16 @@ func medianOf(b *testing.B, call func()) time.Duration {
 	return m
 }
 
+// costCalls are the typical calls the recording benchmarks time.
+var costCalls = []struct {
+	name string
+	tool string
+	args map[string]any
+}{
+	{"read_file", tools.ReadFile, map[string]any{"target": "workspace", "path": "q3.txt"}},
+	{"query_1row", tools.QueryDatabase, map[string]any{"target": "appdb", "sql": "SELECT id, company FROM customers WHERE id = 1"}},
+}
+
 // BenchmarkRecordingCost compares a guarded call with recording (intent
 // and completion committed to SQLite) against the same call with a
 // recorder that does nothing. Recording should add under 10% to the
@@ -180,15 +190,7 @@ func medianOf(b *testing.B, call func()) time.Duration {
 //
 //	go test -run '^$' -bench RecordingCost ./guard
 func BenchmarkRecordingCost(b *testing.B) {
-	calls := []struct {
-		name string
-		tool string
-		args map[string]any
-	}{
-		{"read_file", tools.ReadFile, map[string]any{"target": "workspace", "path": "q3.txt"}},
-		{"query_1row", tools.QueryDatabase, map[string]any{"target": "appdb", "sql": "SELECT id, company FROM customers WHERE id = 1"}},
-	}
-	for _, c := range calls {
+	for _, c := range costCalls {
 		for _, mode := range []string{"unrecorded", "recorded"} {
 			b.Run(c.name+"/"+mode, func(b *testing.B) {
 				var rec guard.Recorder = nopRecorder{}
@@ -237,15 +239,7 @@ func BenchmarkMaskingCost(b *testing.B) {
 //
 //	go test -run '^$' -bench RecordingCostHTTP ./guard
 func BenchmarkRecordingCostHTTP(b *testing.B) {
-	calls := []struct {
-		name string
-		tool string
-		args map[string]any
-	}{
-		{"read_file", tools.ReadFile, map[string]any{"target": "workspace", "path": "q3.txt"}},
-		{"query_1row", tools.QueryDatabase, map[string]any{"target": "appdb", "sql": "SELECT id, company FROM customers WHERE id = 1"}},
-	}
-	for _, c := range calls {
+	for _, c := range costCalls {
 		for _, mode := range []string{"unrecorded", "recorded"} {
 			b.Run(c.name+"/"+mode, func(b *testing.B) {
 				var rec guard.Recorder = nopRecorder{}
