@@ -2,13 +2,10 @@ package tools
 
 import (
 	"context"
-	"log/slog"
 	"runtime"
 	"strings"
 	"testing"
 
-	"github.com/mcp-guard/mcp-guard/config"
-	"github.com/mcp-guard/mcp-guard/internal/pgtest"
 	"github.com/mcp-guard/mcp-guard/policy"
 )
 
@@ -16,17 +13,10 @@ import (
 // refused before it is read: the call ends with a "too large" tool error,
 // the process does not allocate the value, and the pool keeps working.
 func TestPostgresHugeValue(t *testing.T) {
-	db := pgtest.AppDB(t)
-	target := config.Target{Name: "appdb", Kind: config.KindPostgres, DSNEnv: "DSN"}
-	p, err := NewPostgres([]config.Target{target}, func(string) string { return db.DSN() },
-		slog.New(slog.DiscardHandler))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(p.Close)
+	p, target, _ := pgTool(t)
 	run := func(t *testing.T, sql string, lim Limits) *Result {
 		t.Helper()
-		c := &Call{Tool: QueryDatabase, Target: &target,
+		c := &Call{Tool: QueryDatabase, Target: target,
 			Args: map[string]any{"target": "appdb", "sql": sql}}
 		res, err := p.Run(context.Background(), c, policy.Decision{}, lim)
 		if err != nil {

@@ -2,15 +2,12 @@ package tools
 
 import (
 	"context"
-	"log/slog"
 	"net"
 	"sync/atomic"
 	"testing"
 
 	"github.com/jackc/pgx/v5/pgxpool"
 
-	"github.com/mcp-guard/mcp-guard/config"
-	"github.com/mcp-guard/mcp-guard/internal/pgtest"
 	"github.com/mcp-guard/mcp-guard/policy"
 )
 
@@ -21,14 +18,7 @@ import (
 // aborted transaction. A connection left inside a transaction would be
 // destroyed on release, so every call would open a new one.
 func TestPostgresReadOnlyEndsInTheBatch(t *testing.T) {
-	db := pgtest.AppDB(t)
-	target := config.Target{Name: "appdb", Kind: config.KindPostgres, DSNEnv: "DSN"}
-	p, err := NewPostgres([]config.Target{target}, func(string) string { return db.DSN() },
-		slog.New(slog.DiscardHandler))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(p.Close)
+	p, target, _ := pgTool(t)
 	ctx := context.Background()
 	lim := Limits{MaxRows: 100, TimeoutSeconds: 10}
 	calls := []struct {
@@ -43,7 +33,7 @@ func TestPostgresReadOnlyEndsInTheBatch(t *testing.T) {
 	}
 	for _, tc := range calls {
 		t.Run(tc.name, func(t *testing.T) {
-			c := &Call{Tool: QueryDatabase, Target: &target,
+			c := &Call{Tool: QueryDatabase, Target: target,
 				Args: map[string]any{"target": "appdb", "sql": tc.sql}}
 			res, err := p.Run(ctx, c, policy.Decision{}, lim)
 			if err != nil {
@@ -83,14 +73,7 @@ func (c countingConn) Write(b []byte) (int, error) {
 // statements are already prepared costs one write to the server: BEGIN,
 // the timeout, the statement and the ROLLBACK in one batch.
 func TestPostgresReadOnlyIsOneRoundTrip(t *testing.T) {
-	db := pgtest.AppDB(t)
-	target := config.Target{Name: "appdb", Kind: config.KindPostgres, DSNEnv: "DSN"}
-	p, err := NewPostgres([]config.Target{target}, func(string) string { return db.DSN() },
-		slog.New(slog.DiscardHandler))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(p.Close)
+	p, target, db := pgTool(t)
 	cfg, err := pgxpool.ParseConfig(db.DSN())
 	if err != nil {
 		t.Fatal(err)
@@ -112,7 +95,7 @@ func TestPostgresReadOnlyIsOneRoundTrip(t *testing.T) {
 	p.pools["appdb"].Close()
 	p.pools["appdb"] = pool
 
-	c := &Call{Tool: QueryDatabase, Target: &target,
+	c := &Call{Tool: QueryDatabase, Target: target,
 		Args: map[string]any{"target": "appdb", "sql": "SELECT id, company FROM customers WHERE id = 1"}}
 	lim := Limits{MaxRows: 100, TimeoutSeconds: 10}
 	for i := range 3 {

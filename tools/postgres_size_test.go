@@ -3,26 +3,16 @@ package tools
 import (
 	"context"
 	"encoding/json"
-	"log/slog"
 	"strings"
 	"testing"
 
-	"github.com/mcp-guard/mcp-guard/config"
-	"github.com/mcp-guard/mcp-guard/internal/pgtest"
 	"github.com/mcp-guard/mcp-guard/policy"
 )
 
 // TestPostgresSizeCap checks that max_output_bytes bounds what a query
 // keeps however high the row cap is, and names the limit that cut it.
 func TestPostgresSizeCap(t *testing.T) {
-	db := pgtest.AppDB(t)
-	target := config.Target{Name: "appdb", Kind: config.KindPostgres, DSNEnv: "DSN"}
-	p, err := NewPostgres([]config.Target{target}, func(string) string { return db.DSN() },
-		slog.New(slog.DiscardHandler))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(p.Close)
+	p, target, _ := pgTool(t)
 	const sql = "SELECT g, md5(g::text) FROM generate_series(1, 200000) g"
 	tests := []struct {
 		name      string
@@ -41,7 +31,7 @@ func TestPostgresSizeCap(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			c := &Call{Tool: QueryDatabase, Target: &target,
+			c := &Call{Tool: QueryDatabase, Target: target,
 				Args: map[string]any{"target": "appdb", "sql": sql}}
 			res, err := p.Run(context.Background(), c, policy.Decision{}, tc.lim)
 			if err != nil || res.Failed {
