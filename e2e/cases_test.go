@@ -1,7 +1,6 @@
 package e2e
 
 import (
-	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
@@ -387,4 +386,3 @@ func truncate(s string, n int) string {
 	return s
 }
 
-var _ = context.Background
