@@ -385,4 +385,3 @@ func truncate(s string, n int) string {
 	}
 	return s
 }
-

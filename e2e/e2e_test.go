@@ -11,7 +11,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -133,40 +132,7 @@ func (f *fixture) startHTTP(ctx context.Context) string {
 	cmd := exec.CommandContext(ctx, guardBinary(f.t), "serve", "--config", f.cfgPath, "--http", "127.0.0.1:0")
 	cmd.Env = f.env
 	cmd.Dir = f.dir
-	pr, pw := io.Pipe()
-	cmd.Stderr = io.MultiWriter(f.stderr, pw)
-	must(f.t, cmd.Start())
-	f.t.Cleanup(func() {
-		_ = cmd.Process.Signal(os.Interrupt)
-		done := make(chan struct{})
-		go func() { _ = cmd.Wait(); close(done) }()
-		select {
-		case <-done:
-		case <-time.After(10 * time.Second):
-			_ = cmd.Process.Kill()
-			<-done
-		}
-		pw.Close()
-	})
-	found := make(chan string, 1)
-	go func() {
-		re := regexp.MustCompile(`serving MCP at (http://\S+)/mcp`)
-		sc := bufio.NewScanner(pr)
-		for sc.Scan() {
-			if m := re.FindStringSubmatch(sc.Text()); m != nil {
-				found <- m[1]
-				break
-			}
-		}
-		_, _ = io.Copy(io.Discard, pr)
-	}()
-	select {
-	case u := <-found:
-		return u
-	case <-time.After(30 * time.Second):
-		f.t.Fatalf("the HTTP server did not start\nstderr:\n%s", f.stderr)
-	}
-	return ""
+	return startServing(f.t, cmd, f.stderr, 30*time.Second).base
 }
 
 func TestHTTP(t *testing.T) {

@@ -3,6 +3,7 @@
 package e2e
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"crypto/rand"
@@ -10,6 +11,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -313,4 +315,54 @@ func testContext(t testing.TB) context.Context {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	t.Cleanup(cancel)
 	return ctx
+}
+
+// server is a guard started with `serve --http`.
+type server struct {
+	base   string        // http://ADDR, as the guard announced it
+	exited chan struct{} // closed when the process has exited
+	stop   func()        // interrupts it and waits for it to exit
+}
+
+// startServing starts cmd (a `serve --http` command line), copies its
+// stderr to log, and returns once the guard announces where it serves. The
+// guard is interrupted at cleanup if still running.
+func startServing(t testing.TB, cmd *exec.Cmd, log io.Writer, wait time.Duration) *server {
+	t.Helper()
+	pr, pw := io.Pipe()
+	cmd.Stderr = io.MultiWriter(log, pw)
+	must(t, cmd.Start())
+	s := &server{exited: make(chan struct{})}
+	go func() { _ = cmd.Wait(); pw.Close(); close(s.exited) }()
+	s.stop = func() {
+		_ = cmd.Process.Signal(os.Interrupt)
+		select {
+		case <-s.exited:
+		case <-time.After(wait):
+			_ = cmd.Process.Kill()
+			<-s.exited
+		}
+	}
+	t.Cleanup(s.stop)
+
+	found := make(chan string, 1)
+	go func() {
+		re := regexp.MustCompile(`serving MCP at (http://\S+)/mcp`)
+		sc := bufio.NewScanner(pr)
+		for sc.Scan() {
+			if m := re.FindStringSubmatch(sc.Text()); m != nil {
+				found <- m[1]
+				break
+			}
+		}
+		_, _ = io.Copy(io.Discard, pr)
+	}()
+	select {
+	case s.base = <-found:
+	case <-s.exited:
+		t.Fatalf("the guard exited before serving\nstderr:\n%s", log)
+	case <-time.After(wait):
+		t.Fatalf("the guard did not start serving within %s\nstderr:\n%s", wait, log)
+	}
+	return s
 }

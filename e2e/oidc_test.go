@@ -171,43 +171,8 @@ func (f *fixture) serveGuard(ctx context.Context, args ...string) (string, func(
 	cmd := exec.CommandContext(ctx, guardBinary(f.t), args...)
 	cmd.Env = f.env
 	cmd.Dir = f.dir
-	pr, pw := io.Pipe()
-	cmd.Stderr = io.MultiWriter(f.stderr, pw)
-	must(f.t, cmd.Start())
-	exited := make(chan struct{})
-	go func() { _ = cmd.Wait(); pw.Close(); close(exited) }()
-	stop := func() {
-		_ = cmd.Process.Signal(os.Interrupt)
-		select {
-		case <-exited:
-		case <-time.After(10 * time.Second):
-			_ = cmd.Process.Kill()
-			<-exited
-		}
-	}
-	f.t.Cleanup(stop)
-
-	found := make(chan string, 1)
-	go func() {
-		re := regexp.MustCompile(`serving MCP at (http://\S+)/mcp`)
-		sc := bufio.NewScanner(pr)
-		for sc.Scan() {
-			if m := re.FindStringSubmatch(sc.Text()); m != nil {
-				found <- m[1]
-				break
-			}
-		}
-		_, _ = io.Copy(io.Discard, pr)
-	}()
-	select {
-	case u := <-found:
-		return u, stop
-	case <-exited:
-		f.t.Fatalf("the guard exited before serving\nstderr:\n%s", f.stderr)
-	case <-time.After(30 * time.Second):
-		f.t.Fatalf("the HTTP server did not start\nstderr:\n%s", f.stderr)
-	}
-	return "", stop
+	srv := startServing(f.t, cmd, f.stderr, 30*time.Second)
+	return srv.base, srv.stop
 }
 
 // bearerClient connects an MCP client that sends token on every request.

@@ -1,7 +1,6 @@
 package e2e
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"crypto/rand"
@@ -157,42 +156,11 @@ func serveBundle(t *testing.T) (string, string, []policy.Module) {
 // with SIGINT at cleanup if still running.
 func (w *replicaWorld) start(ctx context.Context, t *testing.T, name string) *replica {
 	t.Helper()
-	r := &replica{name: name, stderr: &syncBuffer{}, exited: make(chan struct{})}
+	r := &replica{name: name, stderr: &syncBuffer{}}
 	r.cmd = exec.Command(guardBinary(t), "serve", "--config", w.f.cfgPath, "--http", "127.0.0.1:0")
 	r.cmd.Env, r.cmd.Dir = w.f.env, w.f.dir
-	pr, pw := io.Pipe()
-	r.cmd.Stderr = io.MultiWriter(r.stderr, pw)
-	must(t, r.cmd.Start())
-	go func() { _ = r.cmd.Wait(); pw.Close(); close(r.exited) }()
-	t.Cleanup(func() {
-		_ = r.cmd.Process.Signal(os.Interrupt)
-		select {
-		case <-r.exited:
-		case <-time.After(30 * time.Second):
-			_ = r.cmd.Process.Kill()
-			<-r.exited
-		}
-	})
-
-	found := make(chan string, 1)
-	go func() {
-		re := regexp.MustCompile(`serving MCP at (http://\S+)/mcp`)
-		sc := bufio.NewScanner(pr)
-		for sc.Scan() {
-			if m := re.FindStringSubmatch(sc.Text()); m != nil {
-				found <- m[1]
-				break
-			}
-		}
-		_, _ = io.Copy(io.Discard, pr)
-	}()
-	select {
-	case r.base = <-found:
-	case <-r.exited:
-		t.Fatalf("replica %s exited at start:\n%s", name, r.stderr)
-	case <-time.After(60 * time.Second):
-		t.Fatalf("replica %s did not start:\n%s", name, r.stderr)
-	}
+	srv := startServing(t, r.cmd, r.stderr, 60*time.Second)
+	r.base, r.exited = srv.base, srv.exited
 
 	tr, err := transport.NewStreamableHTTP(r.base + "/mcp")
 	must(t, err)
