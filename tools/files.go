@@ -12,6 +12,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"unicode/utf8"
 
 	"github.com/mcp-guard/mcp-guard/config"
@@ -58,6 +59,9 @@ type FileFacts struct {
 	// Symlink says a link was followed; Links lists their targets.
 	Symlink bool     `json:"symlink"`
 	Links   []string `json:"links"`
+	// HardLinks is the file's link count. A file with more than one name
+	// may be a secret under an innocent one: its name cannot tell.
+	HardLinks int `json:"hard_links"`
 	// Error says why the path cannot be resolved, when it cannot.
 	Error string `json:"error"`
 }
@@ -167,6 +171,9 @@ func Resolve(roots []string, path string) FileFacts {
 	f.Resolved = filepath.Join(root, f.Relative)
 	if st, err := os.Stat(f.Resolved); err == nil {
 		f.IsDir = st.IsDir()
+		if sys, ok := st.Sys().(*syscall.Stat_t); ok && !f.IsDir {
+			f.HardLinks = int(sys.Nlink)
+		}
 	}
 	return f
 }

@@ -211,3 +211,18 @@ func FuzzResolve(f *testing.F) {
 		fh.Close()
 	})
 }
+
+// TestResolveCountsHardLinks: a second name for a file is visible in the
+// facts, so the policy can hold it (it may be a secret under another name).
+func TestResolveCountsHardLinks(t *testing.T) {
+	_, root := tree(t)
+	if err := os.Link(filepath.Join(root, ".env"), filepath.Join(root, "reports", "hard.txt")); err != nil {
+		t.Fatal(err)
+	}
+	if f := Resolve([]string{root}, "reports/hard.txt"); f.HardLinks != 2 {
+		t.Fatalf("hard_links = %d, want 2", f.HardLinks)
+	}
+	if f := Resolve([]string{root}, "reports/q3.txt"); f.HardLinks != 1 {
+		t.Fatalf("hard_links = %d, want 1", f.HardLinks)
+	}
+}

@@ -52,6 +52,13 @@ else := "a system secret" if regex.match(`^/etc/(shadow|gshadow|sudoers)`, p)
 
 else := "a secret file" if regex.match(any_secret_file, p)
 
+# A file with several names (hard links) may be a secret under an innocent
+# one, and nothing about the name typed can tell: a person decides.
+approval contains sprintf("%s has %d names (hard links), so it may be a secret under another name", [input.arguments.path, input.file.hard_links]) if {
+	input.tool == "read_file"
+	input.file.hard_links > 1
+}
+
 allowed if {
 	input.tool == "read_file"
 	input.file.inside

@@ -219,3 +219,8 @@ test_debian_alternatives_stay_read_only if {
 	outcome(shell([object.union(cmd("which", ["ls"]), {"resolved": "/usr/bin/which.debianutils"})], {})) == "allow"
 	outcome(shell([object.union(cmd("ls", []), {"resolved": "/usr/bin/rm"})], {})) == "approval"
 }
+
+test_hard_linked_file_needs_approval if {
+	outcome(object.union(file("/r/reports/hard.txt", "/r/reports/hard.txt", true), {"file": object.union(file("/r/reports/hard.txt", "/r/reports/hard.txt", true).file, {"hard_links": 2})})) == "approval"
+	outcome(object.union(file("/r/reports/q3.txt", "/r/reports/q3.txt", true), {"file": object.union(file("/r/reports/q3.txt", "/r/reports/q3.txt", true).file, {"hard_links": 1})})) == "allow"
+}
