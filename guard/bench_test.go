@@ -108,10 +108,12 @@ func reportPercentiles(b *testing.B, lat []time.Duration) {
 	b.ReportMetric(pick(0.99), "p99-ns")
 }
 
-// benchEngine compiles the bundled default policy.
+// benchEngine compiles the bundled default policy with the input schema,
+// as the serving guard does, so that validating the input is measured.
 func benchEngine(b *testing.B) *policy.Engine {
 	b.Helper()
-	eng, err := policy.New(context.Background(), "", slog.New(slog.DiscardHandler))
+	eng, err := policy.New(context.Background(), "", slog.New(slog.DiscardHandler),
+		policy.WithInputSchema(guard.InputSchema()))
 	if err != nil {
 		b.Fatal(err)
 	}

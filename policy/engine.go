@@ -361,13 +361,9 @@ func (e *Engine) Decide(ctx context.Context, input any) (Decision, error) {
 // prepareInput converts input to OPA's value once, validating it against
 // the input schema on the way.
 func (e *Engine) prepareInput(input any) (ast.Value, error) {
-	raw, err := json.Marshal(input)
+	generic, err := plain(input)
 	if err != nil {
-		return nil, fmt.Errorf("policy: encode input: %w", err)
-	}
-	generic, err := jsonschema.UnmarshalJSON(strings.NewReader(string(raw)))
-	if err != nil {
-		return nil, fmt.Errorf("policy: decode input: %w", err)
+		return nil, err
 	}
 	if e.validator != nil {
 		if err := e.validator.Validate(generic); err != nil {

@@ -1,0 +1,159 @@
+package policy_test
+
+import (
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"reflect"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/mcp-guard/mcp-guard/policy"
+	"github.com/mcp-guard/mcp-guard/shellfacts"
+	"github.com/mcp-guard/mcp-guard/sqlfacts"
+	"github.com/mcp-guard/mcp-guard/tools"
+)
+
+// samePlain fails unless policy.Plain gives exactly what a JSON round trip
+// gives for v.
+func samePlain(t *testing.T, v any) {
+	t.Helper()
+	got, err := policy.Plain(v)
+	want, werr := policy.RoundTrip(v)
+	if (err != nil) != (werr != nil) {
+		t.Fatalf("errors differ: plain %v, JSON %v", err, werr)
+	}
+	if !reflect.DeepEqual(got, want) {
+		g, _ := json.Marshal(got)
+		w, _ := json.Marshal(want)
+		t.Fatalf("plain differs from the JSON round trip:\n got %s\nwant %s", g, w)
+	}
+}
+
+type tagged struct {
+	Name     string            `json:"name"`
+	Skip     string            `json:"-"`
+	Opt      string            `json:"opt,omitempty"`
+	OptSlice []string          `json:"opt_slice,omitempty"`
+	Nil      []int             `json:"nil"`
+	Ptr      *tagged           `json:"ptr"`
+	Untagged int8              `json:""`
+	Map      map[string]uint16 `json:"map"`
+	Any      any               `json:"any"`
+	Arr      [2]bool           `json:"arr"`
+	unexp    int
+}
+
+type embedded struct {
+	tagged
+	Extra string `json:"extra"`
+}
+
+type stringy struct {
+	N int `json:"n,string"`
+}
+
+type selfMarshal struct{ v string }
+
+func (s selfMarshal) MarshalJSON() ([]byte, error) { return json.Marshal("custom:" + s.v) }
+
+type oddTag struct {
+	A string `json:"a\\b"`
+}
+
+func TestPlainMatchesJSON(t *testing.T) {
+	cases := []struct {
+		name string
+		v    any
+	}{
+		{"nil", nil},
+		{"string", "text"},
+		{"invalid utf8", "a\xffb\xc3(c\xe2\x82"},
+		{"invalid utf8 key", map[string]any{"k\xfe": "v"}},
+		{"json number", json.Number("12.50")},
+		{"ints", []any{int64(-3), uint8(7), 1 << 40}},
+		{"floats", []any{1.5, float32(0.1), 1e21, 0.0}},
+		{"nan", []any{1.0, nan()}},
+		{"nil slice", []string(nil)},
+		{"nil map", map[string]any(nil)},
+		{"struct", tagged{Name: "n", Skip: "s", Nil: nil, Untagged: 4,
+			Map: map[string]uint16{"a": 1}, Any: []string{"x"}, unexp: 9,
+			Ptr: &tagged{Opt: "o", OptSlice: []string{"y"}}}},
+		{"pointer to struct", &tagged{Name: "p"}},
+		{"embedded", embedded{tagged: tagged{Name: "in"}, Extra: "e"}},
+		{"string option", stringy{N: 5}},
+		{"marshaler", map[string]any{"m": selfMarshal{"v"}}},
+		{"time", map[string]any{"t": time.Date(2026, 1, 2, 3, 4, 5, 6, time.UTC)}},
+		{"bytes", []byte("raw")},
+		{"int keys", map[int]string{1: "a"}},
+		{"odd tag", oddTag{A: "a"}},
+		{"raw message", map[string]any{"r": json.RawMessage(`{"a":[1,2]}`)}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) { samePlain(t, tc.v) })
+	}
+}
+
+func nan() float64 {
+	var zero float64
+	return zero / zero
+}
+
+// TestPlainOnFacts compares the conversion with encoding/json on the
+// facts of every shell and SQL seed the fuzz targets replay, wrapped as
+// the guard wraps them.
+func TestPlainOnFacts(t *testing.T) {
+	dir := t.TempDir()
+	opts := shellfacts.Options{Path: filepath.SplitList(os.Getenv("PATH")), Workdir: dir, Home: dir}
+	n := 0
+	for _, s := range seeds(t, "../shellfacts/testdata/fuzz/FuzzAnalyze") {
+		f, err := shellfacts.Analyze(s, opts)
+		if err != nil {
+			continue
+		}
+		samePlain(t, map[string]any{"tool": "run_shell", "shell": f,
+			"arguments": map[string]any{"command": s, "n": json.Number("3")}})
+		n++
+	}
+	for _, s := range seeds(t, "../sqlfacts/testdata/fuzz/FuzzAnalyze") {
+		f, err := sqlfacts.Analyze(s)
+		if err != nil {
+			continue
+		}
+		samePlain(t, map[string]any{"tool": "query_database", "sql": f})
+		n++
+	}
+	samePlain(t, map[string]any{"tool": "read_file", "file": &tools.FileFacts{
+		Requested: "a/../b\xff", Resolved: "/w/b", Links: []string{"/w/c"}, HardLinks: 2}})
+	t.Logf("%d seeds compared", n)
+	if n < 50 {
+		t.Fatalf("only %d seeds gave facts; the corpus did not load", n)
+	}
+}
+
+// seeds reads the string values of a fuzz corpus directory.
+func seeds(t *testing.T, dir string) []string {
+	t.Helper()
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []string
+	for _, e := range entries {
+		raw, err := os.ReadFile(filepath.Join(dir, e.Name()))
+		if err != nil {
+			t.Fatal(err)
+		}
+		for line := range strings.Lines(string(raw)) {
+			line = strings.TrimSpace(line)
+			if v, ok := strings.CutPrefix(line, "string("); ok {
+				if s, err := strconv.Unquote(strings.TrimSuffix(v, ")")); err == nil {
+					out = append(out, s)
+				}
+			}
+		}
+	}
+	return out
+}
