@@ -27,6 +27,8 @@ const (
 	kwSkTest
 	kwRkLive
 	kwRkTest
+	kwPkLive
+	kwPkTest
 	kwWhsec
 	kwSkDash
 	kwAIza
@@ -62,6 +64,8 @@ var keywords = [numKeywords]string{
 	kwSkTest:        "sk_test_",
 	kwRkLive:        "rk_live_",
 	kwRkTest:        "rk_test_",
+	kwPkLive:        "pk_live_",
+	kwPkTest:        "pk_test_",
 	kwWhsec:         "whsec_",
 	kwSkDash:        "sk-",
 	kwAIza:          "aiza",
@@ -97,6 +101,8 @@ var keywordRules = [numKeywords]ruleSet{
 	kwSkTest:        setOf(rStripe),
 	kwRkLive:        setOf(rStripe),
 	kwRkTest:        setOf(rStripe),
+	kwPkLive:        setOf(rStripe),
+	kwPkTest:        setOf(rStripe),
 	kwWhsec:         setOf(rStripe),
 	kwSkDash:        setOf(rOpenAI, rAnthropic),
 	kwAIza:          setOf(rGoogle),

@@ -104,8 +104,8 @@ func (d *finder) atKeyword(h hit) {
 		d.prefixed(h.start(), h.end, keywords[h.kw], rSlack, cLabel, 10)
 	case kwSlackHook:
 		d.slackWebhook(h)
-	case kwSkLive, kwSkTest, kwRkLive, kwRkTest, kwWhsec:
-		d.prefixed(h.start(), h.end, keywords[h.kw], rStripe, cAlnum, 10)
+	case kwSkLive, kwSkTest, kwRkLive, kwRkTest, kwPkLive, kwPkTest, kwWhsec:
+		d.stripeKey(h)
 	case kwSkDash:
 		d.skDash(h)
 	case kwAIza:
@@ -162,6 +162,37 @@ func (d *finder) slackWebhook(h hit) {
 	}
 	if j-h.end >= 10 {
 		d.add(h.end, j, rSlack)
+	}
+}
+
+// Shortest Stripe key bodies: a body of letters and digits, and one with
+// underscores, which names (pk_test_users_table) also have.
+const (
+	minStripeBody      = 10
+	minStripeWordyBody = 16
+)
+
+// stripeKey finds Stripe secret (sk_), restricted (rk_) and publishable
+// (pk_) keys, live or test, and webhook secrets (whsec_). The body is
+// letters, digits and underscores (sk_test_demo_not_a_real_key_...), not
+// ending in an underscore.
+func (d *finder) stripeKey(h hit) {
+	s, start := d.s, h.start()
+	if !strings.HasPrefix(s[start:], keywords[h.kw]) ||
+		start > 0 && is(s[start-1], cAlnum) {
+		return
+	}
+	j := h.end
+	for j < len(s) && j-h.end < maxToken && (is(s[j], cAlnum) || s[j] == '_') {
+		j++
+	}
+	for j > h.end && s[j-1] == '_' {
+		j--
+	}
+	n := j - h.end
+	if n >= minStripeWordyBody ||
+		n >= minStripeBody && strings.IndexByte(s[h.end:j], '_') < 0 {
+		d.add(start, j, rStripe)
 	}
 }
 
@@ -516,9 +547,48 @@ func (d *finder) assignment(h hit) {
 	case sep == sepBlank && s[i] != '-' && !isQuoteAt(s, p):
 		return // prose like "password is", unless a flag or SQL's PASSWORD 'x'
 	}
-	if vs, ve, ok := valueAt(s, p, false); ok {
-		d.add(vs, ve, r)
+	vs, ve, ok := valueAt(s, p, false)
+	if !ok {
+		return
 	}
+	if p == vs && proseColon(s, j, p) && proseKey(s[i:j]) && plainWord(s[vs:ve]) {
+		return // "the secret: patience": a word of prose, not a value
+	}
+	d.add(vs, ve, r)
+}
+
+// proseColon reports whether an unquoted key ending at j is followed by
+// a colon and blanks up to the value at p, as in prose ("secret: ...").
+func proseColon(s string, j, p int) bool {
+	k := p
+	for k > j && is(s[k-1], cBlank) {
+		k--
+	}
+	return k < p && k == j+1 && s[j] == ':'
+}
+
+// proseKey reports whether a key is a bare word that prose uses with a
+// colon ("Secret:", "token:"), as a compound key (client_secret,
+// api_token) or a password key is not.
+func proseKey(key string) bool {
+	return strings.EqualFold(key, "secret") || strings.EqualFold(key, "token")
+}
+
+// plainWord reports whether an unquoted value is an ordinary word: up to
+// 19 lower case letters, maybe capitalised, maybe followed by a full
+// stop, "!", "?" or ":". Credentials have digits, symbols, mixed case or
+// length.
+func plainWord(v string) bool {
+	v = strings.TrimRight(v, ".!?:")
+	if v == "" || len(v) >= 20 {
+		return false
+	}
+	for i := 0; i < len(v); i++ {
+		if c := v[i]; !is(c, cLower) && !(i == 0 && is(c, cUpper)) {
+			return false
+		}
+	}
+	return true
 }
 
 // credentialSuffixes end the normalized names of keys whose values are

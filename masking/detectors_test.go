@@ -242,8 +242,39 @@ func TestVendorTokens(t *testing.T) {
 		{"aws too long", "AKIAIOSFODNN7EXAMPLE1", "AKIAIOSFODNN7EXAMPLE1", nil},
 		{"word asia", "Trip to Asia in May", "Trip to Asia in May", nil},
 		{"task list", "task-abcdefghijklmnopqrstuvwxyz", "task-abcdefghijklmnopqrstuvwxyz", nil},
-		{"stripe publishable", "pk_live_abcdefghijklmnop", "pk_live_abcdefghijklmnop", nil},
 		{"slack prose", "the xox- prefix", "the xox- prefix", nil},
+	})
+}
+
+// TestStripeKeys covers the whole kind: secret, restricted and
+// publishable keys, live and test, bodies with underscores, and webhook
+// secrets; and names and words that only look like them.
+func TestStripeKeys(t *testing.T) {
+	m := newMasker(t, Options{})
+	k := one("stripe_key")
+	runMaskCases(t, m, []maskCase{
+		{"secret live", "sk_live_51Habcdefghijklmnop", "[MASKED:stripe_key]", k},
+		{"secret test, real length",
+			"STRIPE_KEY=sk_test_51Mz8QpLw3Rt6YvB2nK9dXc4FhJ7gTsA0eU0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUV",
+			"STRIPE_KEY=[MASKED:stripe_key]", k},
+		{"secret test with underscores", "use sk_test_demo_not_a_real_key_4eC39HqLyjWDarjtT1zdp7dc now",
+			"use [MASKED:stripe_key] now", k},
+		{"underscored words only", "sk_test_demo_not_a_real_key_for_docs",
+			"[MASKED:stripe_key]", k},
+		{"restricted live", "rk_live_51H8x_Qa9LmZ2wT4vB7nK3", "[MASKED:stripe_key]", k},
+		{"restricted test", "rk_test_51Habcdefghij", "[MASKED:stripe_key]", k},
+		{"publishable live", "pk_live_51Habcdefghijklmnop", "[MASKED:stripe_key]", k},
+		{"publishable test in json", `{"key":"pk_test_TYooMQauvdEDq54NiTphI7jx"}`,
+			`{"key":"[MASKED:stripe_key]"}`, map[string]int{"stripe_key": 1}},
+		{"webhook secret", "whsec_abcdefghijklmnop0123", "[MASKED:stripe_key]", k},
+		{"trailing underscore stays", "sk_live_abcdefghij0123_", "[MASKED:stripe_key]_", k},
+		{"prefix alone", "the sk_live_ prefix", "the sk_live_ prefix", nil},
+		{"too short", "sk_test_abc123", "sk_test_abc123", nil},
+		{"short name with underscores", "SELECT * FROM pk_test_users_table",
+			"SELECT * FROM pk_test_users_table", nil},
+		{"glued to a word", "disk_test_results_for_the_batch_job", "disk_test_results_for_the_batch_job", nil},
+		{"upper case prefix", "SK_LIVE_51Habcdefghijklmnop", "SK_LIVE_51Habcdefghijklmnop", nil},
+		{"other prefix", "xk_live_51Habcdefghijklmnop", "xk_live_51Habcdefghijklmnop", nil},
 	})
 }
 
@@ -287,6 +318,35 @@ func TestAssignments(t *testing.T) {
 			"max_tokens=100 token_type=Bearer keyboard=us", nil},
 		{"env pwd", "PWD=/home/app", "PWD=/home/app", nil},
 		{"already masked", "password=[MASKED:secret]", "password=[MASKED:secret]", nil},
+	})
+}
+
+// TestSecretInProse checks that a bare "secret:" or "token:" in prose
+// leaves the next ordinary word alone, while values that look like
+// credentials after the same words, and every compound or quoted key,
+// are still masked.
+func TestSecretInProse(t *testing.T) {
+	m := newMasker(t, Options{})
+	g := one("generic_api_key")
+	runMaskCases(t, m, []maskCase{
+		{"secret then a word", "The secret: always rotate keys after a leak.",
+			"The secret: always rotate keys after a leak.", nil},
+		{"token then a word", "Next token: identifier, then a comma.",
+			"Next token: identifier, then a comma.", nil},
+		{"capitalised word", "Secret: Patience", "Secret: Patience", nil},
+		{"word with a full stop", "my secret: patience.", "my secret: patience.", nil},
+		{"secret with digits", "secret: s3cr3tValue", "secret: [MASKED:generic_api_key]", g},
+		{"hex token", "token: 9f8e7d6c5b4a3f2e", "token: [MASKED:generic_api_key]", g},
+		{"mixed case", "Token: AbCdEfGhIjKl", "Token: [MASKED:generic_api_key]", g},
+		{"long passphrase", "secret: correcthorsebatterystaple",
+			"secret: [MASKED:generic_api_key]", g},
+		{"symbol", "secret: hunter-two", "secret: [MASKED:generic_api_key]", g},
+		{"quoted word", `secret: "patience"`, `secret: "[MASKED:generic_api_key]"`, g},
+		{"equals sign", "secret=patience", "secret=[MASKED:generic_api_key]", g},
+		{"no blank", "secret:patience", "secret:[MASKED:generic_api_key]", g},
+		{"compound key", "client_secret: patience", "client_secret: [MASKED:generic_api_key]", g},
+		{"json key", `{"token": patience}`, `{"token": [MASKED:generic_api_key]}`, g},
+		{"password stays strict", "password: sunshine", "password: [MASKED:generic_api_key]", g},
 	})
 }
 

@@ -267,3 +267,57 @@ func (m *Masker) deepValue(v any, t *tally) (any, bool) {
 	s, _ := m.maskString(string(raw), m.set, t)
 	return s, true
 }
+
+// Tally adds up findings over many calls without allocating for each
+// value. The zero value is ready to use; a Tally is not safe for
+// concurrent use.
+type Tally struct{ t tally }
+
+// Counts returns the findings added so far, or nil when there are none.
+func (t *Tally) Counts() Counts { return t.t.counts() }
+
+// MaskString masks s as String does and adds its findings to t. changed
+// reports whether the result differs from s.
+func (m *Masker) MaskString(s string, t *Tally) (out string, changed bool) {
+	return m.maskString(s, m.set, &t.t)
+}
+
+// MaskInPlace masks v as Value does and adds its findings to t, but
+// writes masked elements back into the []any and map[string]any it walks
+// instead of copying them, for a result the caller owns. A map whose keys
+// change is rebuilt, as Value rebuilds it. It returns the masked v.
+func (m *Masker) MaskInPlace(v any, t *Tally) any {
+	out, _ := m.valueInPlace(v, &t.t, 0)
+	return out
+}
+
+func (m *Masker) valueInPlace(v any, t *tally, depth int) (any, bool) {
+	if depth > maxDepth {
+		return m.deepValue(v, t)
+	}
+	switch x := v.(type) {
+	case []any:
+		changed := false
+		for i, e := range x {
+			if me, ch := m.valueInPlace(e, t, depth+1); ch {
+				x[i], changed = me, true
+			}
+		}
+		return x, changed
+	case map[string]any:
+		for k := range x {
+			var kt tally
+			if _, ch := m.maskString(k, m.set, &kt); ch {
+				return m.rebuildMap(x, t, depth), true
+			}
+		}
+		changed := false
+		for k, e := range x {
+			if me, ch := m.valueInPlace(e, t, depth+1); ch {
+				x[k], changed = me, true
+			}
+		}
+		return x, changed
+	}
+	return m.value(v, t, depth)
+}
