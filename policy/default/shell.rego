@@ -34,11 +34,10 @@ deny contains sprintf("%s runs code the guard cannot inspect", [c.wrapper]) if {
 # directly instead.
 nested_shells := {"sh", "bash", "dash", "zsh", "ksh", "mksh", "ash", "fish", "csh", "tcsh", "busybox", "toybox"}
 
-deny contains sprintf("%s starts a nested shell; send the inner command directly", [c.base]) if {
+deny contains sprintf("%s starts a nested shell; send the inner command directly", [commands[i].base]) if {
 	input.tool == "run_shell"
-	some i, c in commands
-	some n in cmd_names[i]
-	n in nested_shells
+	some i, names in watched
+	count(names & nested_shells) > 0
 }
 
 deny contains sprintf("%s is a shell builtin that runs other code", [c.base]) if {
@@ -51,9 +50,8 @@ privileged := {"sudo", "su", "doas", "pkexec", "runuser", "setpriv", "capsh", "c
 
 deny contains sprintf("privilege escalation (%s) is not allowed", [n]) if {
 	input.tool == "run_shell"
-	some i, c in commands
-	some n in cmd_names[i]
-	n in privileged
+	some names in watched
+	some n in names & privileged
 }
 
 deny contains sprintf("privilege escalation (%s) is not allowed", [c.base]) if {
@@ -64,10 +62,26 @@ deny contains sprintf("privilege escalation (%s) is not allowed", [c.base]) if {
 
 # The names a command is known by: as typed, its base name, and the base of
 # the file it resolves to (so a link such as /usr/bin/sudoedit counts too).
-command_names(c) := {n | some n in [c.name, c.base, base(c.resolved), object.get(c, "resolved_base", "")]; n != ""}
+command_names(c) := {c.name, c.base, resolved_name(c)} - {""}
 
-# cmd_names[i] is command_names of the i-th command, computed once per call.
-cmd_names[i] := command_names(c) if some i, c in commands
+# watched[i] holds the names of the i-th command that the lists of shells,
+# privilege tools and interpreters hold, computed once per call. For an
+# ordinary command it is not defined, so the rules that read it cost one
+# lookup.
+watched[i] := names if {
+	some i, c in commands
+	names := command_names(c) & watched_names
+	count(names) > 0
+}
+
+watched_names := (nested_shells | privileged) | interpreters
+
+# resolved_name(c) is the last element of the file c resolves to. The
+# guard always gives it as resolved_base; a hand-written input may leave
+# it out.
+resolved_name(c) := c.resolved_base if c.resolved_base != ""
+
+else := base(c.resolved)
 
 base(p) := regex.replace(p, `^.*/`, "")
 
@@ -128,19 +142,18 @@ interpreters := nested_shells | {"python", "python2", "python3", "perl", "ruby",
 
 deny contains "downloading and running code is not allowed" if {
 	input.tool == "run_shell"
+	some names in watched
+	count(names & interpreters) > 0
 	some f in commands
 	f.base in fetchers
-	some i, c in commands
-	some n in cmd_names[i]
-	n in interpreters
 }
 
 deny contains sprintf("%s reads a program from a pipe", [c.base]) if {
 	input.tool == "run_shell"
-	some c in commands
+	some i, names in watched
+	count(names & interpreters) > 0
+	c := commands[i]
 	c.stdin_from_pipe
-	some n in command_names(c)
-	n in interpreters
 }
 
 # Secrets and start-up files, whether named in arguments or redirects.
@@ -148,9 +161,9 @@ deny contains sprintf("%s reads a program from a pipe", [c.base]) if {
 # shellfacts resolved (cleaned, against the working directory cd left,
 # links followed, globs expanded), so /etc/./shadow, a link named
 # innocent.txt or .en[v] are judged by the file they reach.
-# One pattern per check, so that an ordinary path costs one match each:
-# secrets (SSH material, .env files, private keys and key stores, credential
-# files, cloud configuration, process secrets, system secrets),
+# One pattern per check: secrets (SSH material, .env files, private keys
+# and key stores, credential files, cloud configuration, process secrets,
+# system secrets),
 secret_path(p) if regex.match(`(?:(^|/)\.ssh(/|$))|(?:(^|/)\.env(\.[^/]*)?$)|(?:(^|/)id_(rsa|dsa|ecdsa|ed25519)[^/]*$)|(?:(^|/)ssh_host_[^/]*_key$)|(?:\.(pem|key|p12|pfx|jks|keystore|kdbx)$)|(?:(^|/)\.(netrc|pgpass|git-credentials|npmrc|pypirc)$)|(?:(^|/)\.(aws|azure|gcloud|kube|docker|gnupg)(/|$))|(?:^/proc/[^/]+/(environ|cmdline|mem|maps)$)|(?:^/etc/(shadow|gshadow|sudoers))`, p)
 
 # shell start-up files, key files for logins and system start-up,
@@ -192,15 +205,28 @@ shell_paths contains p.resolved if {
 	p.resolved != ""
 }
 
+# suspect(p) holds for every path one of secret_path, startup_file and
+# proc_private may match, and for few others: a dot file or directory, an
+# id_ or ssh_host_ name, a key store suffix, authorized_keys, /proc or
+# /etc. An ordinary path then costs one match instead of three. Keep it a
+# superset of the three patterns (shell_test.rego checks it on every path
+# the tests use).
+suspect(p) if regex.match(`(^|/)\.[^./]|id_|ssh_host_|\.(pem|key|p12|pfx|jks|keystore|kdbx)$|authorized_keys|^/proc|^/etc/`, p)
+
+suspect_paths contains p if {
+	some p in shell_paths
+	suspect(p)
+}
+
 deny contains sprintf("%s refers to a secret file", [p]) if {
 	input.tool == "run_shell"
-	some p in shell_paths
+	some p in suspect_paths
 	secret_path(p)
 }
 
 deny contains sprintf("%s is a shell start-up or key file and must not be touched", [p]) if {
 	input.tool == "run_shell"
-	some p in shell_paths
+	some p in suspect_paths
 	startup_file(p)
 }
 
@@ -211,7 +237,7 @@ proc_private(p) if regex.match(`(?:^/proc/?$)|(?:^/proc/(self|thread-self|[0-9]+
 
 deny contains sprintf("%s is a process's private state under /proc", [p]) if {
 	input.tool == "run_shell"
-	some p in shell_paths
+	some p in suspect_paths
 	proc_private(p)
 }
 
@@ -236,11 +262,20 @@ approval contains sprintf("%s reads every file below %s, too many for the guard 
 	p.resolved == ""
 }
 
-secret_or_startup(p) if secret_path(p)
+secret_or_startup(p) if {
+	suspect(p)
+	secret_path(p)
+}
 
-secret_or_startup(p) if startup_file(p)
+secret_or_startup(p) if {
+	suspect(p)
+	startup_file(p)
+}
 
-secret_or_startup(p) if proc_private(p)
+secret_or_startup(p) if {
+	suspect(p)
+	proc_private(p)
+}
 
 # ---------------------------------------------------------------- paths outside the working directory
 
@@ -385,33 +420,49 @@ surely_value(args, i, shorts, longs) if {
 
 maybe_value(args, k, shorts, longs) if value_opt(args[k - 1], shorts, longs)
 
+# ---------------------------------------------------------------- programs judged by their options
+
+# The programs that have rules about their options below. Most commands
+# (grep, head, cat) are none of these, so one check per command settles
+# that their options need no look. Keep every program with a rule below
+# in this list (policy/options_test.go checks it).
+option_checked_programs := {
+	"sort", "rg", "git", "find", "base64", "xxd", "date", "hostname",
+	"uniq", "tree", "file", "ps", "env", "command",
+}
+
+option_checked contains c if {
+	some c in commands
+	c.base in option_checked_programs
+}
+
 # ---------------------------------------------------------------- options that run programs
 
 # Options of read-only programs that run a program the caller names (or,
 # for git grep -O, a pager). These are code execution, not reads.
 program_options contains sprintf("sort %s", [a]) if {
-	some c in commands
+	some c in option_checked
 	c.base == "sort"
 	some a in c.args
 	long_opt(a, ["--compress-program"])
 }
 
 program_options contains sprintf("rg %s", [a]) if {
-	some c in commands
+	some c in option_checked
 	c.base == "rg"
 	some a in c.args
 	long_opt(a, ["--pre", "--hostname-bin"])
 }
 
 program_options contains sprintf("git %s", [a]) if {
-	some c in commands
+	some c in option_checked
 	c.base == "git"
 	some a in c.args
 	long_opt(a, git_program_options)
 }
 
 program_options contains sprintf("git grep %s", [a]) if {
-	some c in commands
+	some c in option_checked
 	c.base == "git"
 	"grep" in c.args
 	some a in c.args
@@ -611,8 +662,13 @@ readonly_command(c) if {
 	c.base in readonly_programs
 	trusted_location(c)
 	resolved_ok(c)
-	not unsafe_flag(c)
+	not unsafe_options(c)
 	not c.wrapper
+}
+
+unsafe_options(c) if {
+	c.base in option_checked_programs
+	unsafe_flag(c)
 }
 
 # A program is trusted by name only where the target's PATH puts it: a
@@ -640,14 +696,14 @@ readonly_command(c) if {
 # is judged by that name too.
 resolved_ok(c) if c.resolved == ""
 
-resolved_ok(c) if base(c.resolved) in readonly_programs
+resolved_ok(c) if resolved_name(c) in readonly_programs
 
 # Debian's alternatives: which resolves to which.debianutils, and so on.
-resolved_ok(c) if startswith(base(c.resolved), concat("", [c.base, "."]))
+resolved_ok(c) if startswith(resolved_name(c), concat("", [c.base, "."]))
 
 resolved_ok(c) if {
 	c.base == "awk"
-	base(c.resolved) in {"mawk", "gawk", "original-awk"}
+	resolved_name(c) in {"mawk", "gawk", "original-awk"}
 }
 
 approval contains sprintf("%s is not on the read-only list and needs approval", [c.base]) if {

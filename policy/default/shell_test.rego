@@ -13,7 +13,7 @@ shell_target := {"name": "local", "kind": "shell", "labels": {}}
 # /usr/bin, one of the target's PATH directories.
 sh_cmd(name, args) := {
 	"name": name, "base": name, "resolved": concat("", ["/usr/bin/", name]),
-	"resolved_base": name, "in_path": true, "args": args, "paths": [],
+	"resolved_base": mcpguard.base(name), "in_path": true, "args": args, "paths": [],
 	"builtin": false, "dynamic": false, "opaque": false, "stdin_from_pipe": false,
 }
 
@@ -217,4 +217,47 @@ test_secret_below_a_walked_directory_needs_approval if {
 test_tree_too_large_to_walk_needs_approval if {
 	p := {"arg": ".", "resolved": "", "inside": false, "exists": false, "links": 0, "glob": false, "below": true}
 	sh_outcome([with_paths(sh_cmd("rg", ["x"]), [p])]) == "approval"
+}
+
+# ---------------------------------------------------------------- the path prefilter
+
+# One path per alternative of secret_path, startup_file and proc_private,
+# spelled as written and as resolved: suspect must hold for each, or the
+# prefilter would hide it from the rules behind it.
+pattern_samples := [
+	".ssh", "/home/u/.ssh/config", ".env", "a/.env.local", "id_rsa", "/k/id_ed25519.pub",
+	"/etc/ssh/ssh_host_rsa_key", "cert.pem", "x/server.key", "a.p12", "b.pfx", "c.jks",
+	"d.keystore", "e.kdbx", ".netrc", "/h/.pgpass", ".git-credentials", "a/.npmrc",
+	".pypirc", ".aws/credentials", "/h/.azure", ".gcloud/x", "/h/.kube/config",
+	".docker/config.json", ".gnupg", "/proc/1/environ", "/proc/self/cmdline",
+	"/proc/9/mem", "/proc/9/maps", "/etc/shadow", "/etc/gshadow", "/etc/sudoers.d/x",
+	".bashrc", "/h/.bash_profile", ".bash_login", ".bash_logout", ".profile", ".zshrc",
+	".zprofile", ".zshenv", ".zlogin", ".inputrc", ".kshrc", ".cshrc", ".tcshrc",
+	"/h/.config/fish/config.fish", "authorized_keys", "/h/.ssh/authorized_keys2",
+	"/etc/profile", "/etc/bash.bashrc", "/etc/environment", "/etc/profile.d/a.sh",
+	"/etc/crontab", "/etc/cron.d/x", "/proc", "/proc/", "/proc/self", "/proc/thread-self/x",
+	"/proc/42",
+]
+
+any_pattern(p) if mcpguard.secret_path(p)
+
+any_pattern(p) if mcpguard.startup_file(p)
+
+any_pattern(p) if mcpguard.proc_private(p)
+
+test_every_sample_matches_a_pattern if {
+	missing := [p | some p in pattern_samples; not any_pattern(p)]
+	missing == []
+}
+
+test_suspect_covers_every_pattern if {
+	hidden := [p | some p in pattern_samples; not mcpguard.suspect(p)]
+	hidden == []
+}
+
+test_ordinary_paths_are_not_suspect if {
+	not mcpguard.suspect(".")
+	not mcpguard.suspect("./src/main.go")
+	not mcpguard.suspect("../notes.txt")
+	not mcpguard.suspect("/work/reports/q3.txt")
 }
