@@ -42,19 +42,111 @@ func (rm ResultMasker) MaskResult(tool string, facts any, r *tools.Result, d pol
 			return nil, err
 		}
 	}
+	var t masking.Tally
+	if tool == tools.QueryDatabase {
+		rm.maskRows(r, &t, counts)
+	}
 	for k, v := range r.Structured {
-		if k == "columns" {
+		if k == "columns" || k == "rows" && tool == tools.QueryDatabase {
 			continue
 		}
-		v = rm.unhide(v, counts, 0)
-		mv, c := rm.M.Value(v)
-		r.Structured[k] = mv
-		counts.Merge(c)
+		if mv, changed := rm.maskTree(v, &t, counts, 0); changed {
+			r.Structured[k] = mv
+		}
 	}
+	counts.Merge(t.Counts())
 	if len(counts) == 0 {
 		return nil, nil
 	}
 	return map[string]int(counts), nil
+}
+
+// inertTypes are the PostgreSQL types whose values the Postgres tool
+// writes from a parsed value (a time, an interval, a truth value): their
+// text holds nothing but that value, so the detectors skip them. Numbers
+// are not here: a card number stored as a number is still masked.
+var inertTypes = map[string]bool{
+	"timestamptz": true, "timestamp": true, "date": true, "time": true,
+	"timetz": true, "interval": true, "bool": true,
+}
+
+// maskRows masks the rows of a query result in place, column by column,
+// skipping columns of inertTypes.
+func (rm ResultMasker) maskRows(r *tools.Result, t *masking.Tally, counts masking.Counts) {
+	rows, ok := r.Structured["rows"].([]any)
+	if !ok {
+		if v, changed := rm.maskTree(r.Structured["rows"], t, counts, 0); changed {
+			r.Structured["rows"] = v
+		}
+		return
+	}
+	skip := make([]bool, len(r.Columns))
+	for i, c := range r.Columns {
+		skip[i] = inertTypes[c.Type]
+	}
+	for j, row := range rows {
+		vals, ok := row.([]any)
+		if !ok {
+			if v, changed := rm.maskTree(row, t, counts, 1); changed {
+				rows[j] = v
+			}
+			continue
+		}
+		for i, v := range vals {
+			if i < len(skip) && skip[i] {
+				if _, isTime := v.(string); isTime {
+					continue
+				}
+			}
+			if mv, changed := rm.maskTree(v, t, counts, 2); changed {
+				vals[i] = mv
+			}
+		}
+	}
+}
+
+// maskTree masks v in place in one walk: hidden text first, then the
+// masker's detectors, on every string. Findings go to t, hidden runs to
+// counts. It reports whether v changed, so that unchanged strings are not
+// boxed again.
+func (rm ResultMasker) maskTree(v any, t *masking.Tally, counts masking.Counts, depth int) (any, bool) {
+	if depth > maxHideDepth {
+		return rm.M.MaskInPlace(v, t), true
+	}
+	switch x := v.(type) {
+	case string:
+		s, hid := rm.unhideString(x, counts)
+		out, changed := rm.M.MaskString(s, t)
+		if !hid && !changed {
+			return v, false
+		}
+		return out, true
+	case []any:
+		changed := false
+		for i, e := range x {
+			if me, ch := rm.maskTree(e, t, counts, depth+1); ch {
+				x[i], changed = me, true
+			}
+		}
+		return x, changed
+	case map[string]any:
+		for k := range x {
+			var kt masking.Tally
+			if _, ch := rm.M.MaskString(k, &kt); ch {
+				// Masked keys: the masker rebuilds the map.
+				rm.unhide(x, counts, depth)
+				return rm.M.MaskInPlace(x, t), true
+			}
+		}
+		changed := false
+		for k, e := range x {
+			if me, ch := rm.maskTree(e, t, counts, depth+1); ch {
+				x[k], changed = me, true
+			}
+		}
+		return x, changed
+	}
+	return rm.M.MaskInPlace(v, t), true
 }
 
 // maskColumns applies the policy's column rules. A column is matched by the
@@ -255,7 +347,9 @@ func (rm ResultMasker) unhide(v any, counts masking.Counts, depth int) any {
 	}
 	switch x := v.(type) {
 	case string:
-		return rm.unhideString(x, counts)
+		if s, changed := rm.unhideString(x, counts); changed {
+			return s
+		}
 	case []any:
 		for i := range x {
 			x[i] = rm.unhide(x[i], counts, depth+1)
@@ -274,18 +368,31 @@ type hidden struct {
 	plain      string
 }
 
-func (rm ResultMasker) unhideString(s string, counts masking.Counts) string {
+// unhideString masks the hidden runs of s in which the detectors find
+// something, and reports whether it masked any.
+func (rm ResultMasker) unhideString(s string, counts masking.Counts) (string, bool) {
 	if len(s) < 2*minHiddenRun-1 {
-		return s // too short for a spaced run, and for a base64 one
+		return s, false // too short for a spaced run, and for a base64 one
+	}
+	spaced, b64 := mayHide(s)
+	if !spaced && !b64 {
+		return s, false
+	}
+	var runs []hidden
+	if spaced {
+		runs = spacedRuns(s)
+	}
+	if b64 {
+		runs = append(runs, base64Runs(s)...)
 	}
 	var hits []hidden
-	for _, h := range append(spacedRuns(s), base64Runs(s)...) {
+	for _, h := range runs {
 		if _, c := rm.M.String(h.plain); len(c) > 0 {
 			hits = append(hits, h)
 		}
 	}
 	if len(hits) == 0 {
-		return s
+		return s, false
 	}
 	slices.SortFunc(hits, func(a, b hidden) int { return a.start - b.start })
 	var b strings.Builder
@@ -300,16 +407,13 @@ func (rm ResultMasker) unhideString(s string, counts masking.Counts) string {
 		last = h.end
 	}
 	b.WriteString(s[last:])
-	return b.String()
+	return b.String(), true
 }
 
 // spacedRuns finds runs in which every character is followed by the same
 // separator of one to three bytes that are neither letters nor digits,
 // at any offset, and returns each with the separators removed.
 func spacedRuns(s string) []hidden {
-	if !maySpaced(s) {
-		return nil
-	}
 	var out []hidden
 	for k := 2; k <= maxSpacing; k++ {
 		for phase := 0; phase < k; phase++ {
@@ -353,10 +457,44 @@ func appendSpaced(out []hidden, s string, k, phase int) []hidden {
 	return out
 }
 
+// mayHide reports, in one pass over s, whether it may hold a spaced run
+// (a separator byte repeated at a fixed distance of two to maxSpacing
+// bytes often enough in a row to part a run of minHiddenRun characters)
+// and whether it holds a run of minB64Run base64 characters, which every
+// base64 run, wrapped or not, starts with. Text with neither costs one
+// cheap scan.
+func mayHide(s string) (spaced, b64 bool) {
+	// A spaced run needs minHiddenRun-1 separators: count them first.
+	run, seps := 0, 0
+	for i := 0; i < len(s); i++ {
+		c := hideClass[s[i]]
+		seps += int(c >> 1)
+		run = (run + 1) * int(c&1)
+		b64 = b64 || run >= minB64Run
+	}
+	if seps >= minHiddenRun-1 {
+		spaced = maySpaced(s)
+	}
+	return spaced, b64
+}
+
+// hideClass has bit 0 set for base64 characters and bit 1 for separator
+// bytes.
+var hideClass = func() (t [256]uint8) {
+	for c := range 256 {
+		if isB64(byte(c)) {
+			t[c] |= 1
+		}
+		if sepByte[c] {
+			t[c] |= 2
+		}
+	}
+	return t
+}()
+
 // maySpaced reports whether s has a separator byte repeated at a fixed
 // distance of two to maxSpacing bytes often enough in a row to part a
-// run of minHiddenRun characters: one pass, so that text without such a
-// run costs little.
+// run of minHiddenRun characters.
 func maySpaced(s string) bool {
 	// Per distance k and residue i%k: where the streak last grew, and
 	// how long it is.

@@ -53,7 +53,7 @@ func TestUnhideString(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			counts := masking.Counts{}
-			got := rm.unhideString(tc.in, counts)
+			got, _ := rm.unhideString(tc.in, counts)
 			if masked := counts["hidden_text"] > 0; masked != tc.masked {
 				t.Errorf("masked %v, want %v: %q", masked, tc.masked, got)
 			}
