@@ -136,8 +136,8 @@ func (a *analyzer) resolve(c *cmd) {
 	if found == "" {
 		return
 	}
-	dir := physical(filepath.Dir(found))
-	if real, err := filepath.EvalSymlinks(found); err == nil {
+	dir := a.physical(filepath.Dir(found))
+	if real, err := a.evalSymlinks(found); err == nil {
 		found = real
 	}
 	c.Resolved, c.ResolvedBase = found, filepath.Base(found)
@@ -149,7 +149,7 @@ func (a *analyzer) resolve(c *cmd) {
 // working directory, which is never a place for trusted programs.
 func (a *analyzer) inPathDir(dir string) bool {
 	for _, d := range a.opts.Path {
-		if filepath.IsAbs(d) && physical(d) == dir {
+		if filepath.IsAbs(d) && a.physical(d) == dir {
 			return true
 		}
 	}

@@ -55,10 +55,22 @@ var harmlessDevices = map[string]bool{
 	"/dev/fd/0": true, "/dev/fd/1": true, "/dev/fd/2": true,
 }
 
+// evalSymlinks is filepath.EvalSymlinks, memoised for the analysis. The
+// file system is read once per path, as at one moment; the command runs
+// later anyway, which the guard's documentation states.
+func (a *analyzer) evalSymlinks(p string) (string, error) {
+	if r, ok := a.real[p]; ok {
+		return r.path, r.err
+	}
+	path, err := filepath.EvalSymlinks(p)
+	a.real[p] = realPath{path, err}
+	return path, err
+}
+
 // physical returns p with symbolic links followed, or p cleaned when it
 // does not resolve.
-func physical(p string) string {
-	if real, err := filepath.EvalSymlinks(p); err == nil {
+func (a *analyzer) physical(p string) string {
+	if real, err := a.evalSymlinks(p); err == nil {
 		return real
 	}
 	return filepath.Clean(p)
@@ -91,7 +103,7 @@ func (a *analyzer) rawPath(p string, tilde bool) string {
 	}
 	base := a.cwd
 	if !a.opts.Remote {
-		base = physical(base)
+		base = a.physical(base)
 	}
 	return strings.TrimSuffix(base, "/") + "/" + p
 }
@@ -112,7 +124,7 @@ func (a *analyzer) pathFact(arg string, tilde bool) PathFact {
 		pf.Resolved, pf.Exists = clean, true
 		return pf
 	}
-	pf.Resolved = resolveFile(raw)
+	pf.Resolved = a.resolveFile(raw)
 	pf.Inside = within(pf.Resolved, a.workdir)
 	if st, err := os.Stat(pf.Resolved); err == nil {
 		pf.Exists = true
@@ -125,14 +137,14 @@ func (a *analyzer) pathFact(arg string, tilde bool) PathFact {
 
 // resolveFile follows the links in raw. A file that does not exist is
 // resolved through its directory.
-func resolveFile(raw string) string {
-	if real, err := filepath.EvalSymlinks(raw); err == nil {
+func (a *analyzer) resolveFile(raw string) string {
+	if real, err := a.evalSymlinks(raw); err == nil {
 		return real
 	}
 	i := strings.LastIndex(raw, "/")
 	last := raw[i+1:]
 	if i > 0 && last != "" && last != "." && last != ".." {
-		if dir, err := filepath.EvalSymlinks(raw[:i]); err == nil {
+		if dir, err := a.evalSymlinks(raw[:i]); err == nil {
 			return filepath.Join(dir, last)
 		}
 	}
@@ -151,7 +163,7 @@ func (a *analyzer) looksLikePath(s string) bool {
 	case !a.cwdOK || a.opts.Remote:
 		return false
 	}
-	_, err := os.Lstat(filepath.Join(physical(a.cwd), s))
+	_, err := os.Lstat(filepath.Join(a.physical(a.cwd), s))
 	return err == nil
 }
 

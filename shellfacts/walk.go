@@ -65,26 +65,38 @@ type analyzer struct {
 	workdir string
 	fields  int
 	funcs   map[string]bool
+	// real memoises filepath.EvalSymlinks for one analysis: a command
+	// line names the same directories (the working directory, the PATH
+	// entries) again and again, and each lookup costs a system call per
+	// path component.
+	real map[string]realPath
+}
+
+// realPath is one memoised filepath.EvalSymlinks result.
+type realPath struct {
+	path string
+	err  error
 }
 
 func newAnalyzer(opts Options) *analyzer {
-	workdir := opts.Workdir
-	if workdir != "" && !opts.Remote {
-		workdir = physical(workdir)
-	}
-	return &analyzer{
-		workdir: workdir,
-		opts:    opts,
-		cfg:     newExpandConfig(),
-		cwd:     opts.Workdir,
-		cwdOK:   opts.Workdir != "",
-		funcs:   map[string]bool{},
+	a := &analyzer{
+		opts:  opts,
+		cfg:   newExpandConfig(),
+		cwd:   opts.Workdir,
+		cwdOK: opts.Workdir != "",
+		funcs: map[string]bool{},
+		real:  map[string]realPath{},
 		facts: Facts{
 			Commands: []Command{}, Redirects: []Redirect{},
 			Assignments: []string{}, DynamicReasons: []string{},
 			Flags: []string{}, Functions: []string{},
 		},
 	}
+	a.workdir = opts.Workdir
+	if a.workdir != "" && !opts.Remote {
+		a.workdir = a.physical(a.workdir)
+	}
+	return a
 }
 
 // dynamic records that some part is only known at run time.
