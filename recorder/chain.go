@@ -15,7 +15,9 @@ import (
 // other processes (a prune, say) stay in order: SQLite serialises the
 // immediate transactions.
 type chain struct {
-	stmt     *sql.Stmt
+	stmt *sql.Stmt
+	// shared says that stmt outlives the chain, which must not close it.
+	shared   bool
 	seq      int64
 	prev     string
 	headKind string
@@ -86,7 +88,11 @@ func openChainWith(ctx context.Context, tx *sql.Tx, now time.Time, s chainStmts)
 	return c, nil
 }
 
-func (c *chain) close() { c.stmt.Close() }
+func (c *chain) close() {
+	if !c.shared {
+		c.stmt.Close()
+	}
+}
 
 // append fills in rec's seq, time and hashes and inserts it.
 func (c *chain) append(ctx context.Context, rec *Record) error {

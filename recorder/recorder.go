@@ -8,6 +8,7 @@
 package recorder
 
 import (
+	"bytes"
 	"context"
 	"crypto/ed25519"
 	"crypto/sha256"
@@ -101,28 +102,48 @@ func (o *Options) setDefaults() error {
 }
 
 // Recorder appends records to the transcript database.
+//
+// Appends share commits without a writer goroutine: the first caller to
+// find nobody committing becomes the leader and commits, in its own
+// goroutine, every record waiting (up to MaxBatch), its own first; the
+// callers whose records it held wait for its result. Records that
+// arrived meanwhile wait for the next leader, the oldest of them, whom
+// the leader wakes as it leaves. One caller alone therefore commits with
+// no hand-off at all, and many callers still share each commit.
 type Recorder struct {
 	db     *sql.DB
 	opts   Options
-	queue  chan *pending
-	done   chan struct{}
-	closed chan struct{}
-	once   sync.Once
 	logger *slog.Logger
+	store  committer
 
-	// lastCheckpoint is the seq of the latest checkpoint; only the writer
-	// goroutine touches it after Open. Checkpoints other processes write
-	// (a prune) are not seen, which only brings the next one forward. On
+	// mu guards the fields below it.
+	mu sync.Mutex
+	// queue holds the records waiting for a commit, oldest first.
+	queue []*pending
+	// leading is set while a caller commits; the others queue behind it.
+	leading bool
+	closed  bool
+	// idle is signalled when leading ends, for Close.
+	idle sync.Cond
+
+	// lastCheckpoint is the seq of the latest checkpoint; only the leader
+	// touches it after Open. Checkpoints other processes write (a prune)
+	// are not seen, which only brings the next one forward. On
 	// PostgreSQL, where other replicas write checkpoints all the time, it
 	// is read again in each commit.
 	lastCheckpoint int64
-	// stmts are the writer's chain statements, prepared once.
-	stmts chainStmts
+
+	closeOnce sync.Once
+	closeErr  error
 }
 
+// pending is one record waiting for its commit.
 type pending struct {
 	rec Record
-	err chan error
+	err error
+	// wake tells a waiting caller true once its record's commit ended
+	// (err says how), or false when it must lead the next commit.
+	wake chan bool
 }
 
 const schema = `
@@ -173,8 +194,8 @@ func Open(path string, opts Options) (*Recorder, error) {
 	return start(context.Background(), db, opts)
 }
 
-// start checks the transcript in db and starts the writer on it; it closes
-// db when it fails.
+// start checks the transcript in db and readies the committer on it; it
+// closes db when it fails.
 func start(ctx context.Context, db *sql.DB, opts Options) (*Recorder, error) {
 	// Never extend or sign a chain whose unsigned tail is already broken:
 	// a checkpoint over it would vouch for whatever was done to it.
@@ -187,7 +208,12 @@ func start(ctx context.Context, db *sql.DB, opts Options) (*Recorder, error) {
 		db.Close()
 		return nil, err
 	}
-	stmts, err := prepareChain(ctx, db)
+	var store committer
+	if isPostgres(db) {
+		store, err = newTxCommitter(ctx, db)
+	} else {
+		store, err = newLiteWriter(ctx, db)
+	}
 	if err != nil {
 		db.Close()
 		return nil, err
@@ -195,15 +221,12 @@ func start(ctx context.Context, db *sql.DB, opts Options) (*Recorder, error) {
 	r := &Recorder{
 		db:     db,
 		opts:   opts,
-		queue:  make(chan *pending, 4096),
-		done:   make(chan struct{}),
-		closed: make(chan struct{}),
 		logger: opts.Logger,
+		store:  store,
 
 		lastCheckpoint: lastCP,
-		stmts:          stmts,
 	}
-	go r.writer()
+	r.idle.L = &r.mu
 	return r, nil
 }
 
@@ -230,96 +253,113 @@ func (r *Recorder) DB() *sql.DB { return r.db }
 var ErrClosed = errors.New("recorder: closed")
 
 // Append adds a record with the given kind and body and returns once it is
-// committed. The body is stored as JSON.
+// committed. The body is stored as JSON; a json.RawMessage is checked and
+// stored as it is when compact, so that a caller that encodes its body
+// itself saves a second encoding.
 func (r *Recorder) Append(ctx context.Context, kind, sessionID, callID string, body any) error {
 	// A line break in these would make the hashed text ambiguous.
-	if strings.ContainsAny(kind+sessionID+callID, "\r\n") {
+	if strings.ContainsAny(kind, "\r\n") || strings.ContainsAny(sessionID, "\r\n") ||
+		strings.ContainsAny(callID, "\r\n") {
 		return fmt.Errorf("recorder: %q: kind, session and call ids must be single-line", kind)
 	}
-	raw, err := json.Marshal(body)
+	raw, err := encodeBody(body)
 	if err != nil {
 		return fmt.Errorf("recorder: encode %s: %w", kind, err)
 	}
+	if err := ctx.Err(); err != nil {
+		return fmt.Errorf("recorder: queue %s: %w", kind, err)
+	}
 	p := &pending{
-		rec: Record{Kind: kind, SessionID: sessionID, CallID: callID, Body: raw},
-		err: make(chan error, 1),
+		rec:  Record{Kind: kind, SessionID: sessionID, CallID: callID, Body: raw},
+		wake: make(chan bool, 1),
 	}
-	select {
-	case <-r.done:
+	r.mu.Lock()
+	if r.closed {
+		r.mu.Unlock()
 		return ErrClosed
-	default:
 	}
-	select {
-	case r.queue <- p:
-	case <-r.done:
-		return ErrClosed
-	case <-ctx.Done():
-		return fmt.Errorf("recorder: queue %s: %w", kind, ctx.Err())
-	}
+	r.queue = append(r.queue, p)
+	lead := !r.leading
+	r.leading = true
+	r.mu.Unlock()
+
 	// Once queued the record will be written; wait for the commit even if
 	// ctx ends, so that the caller never acts on an unrecorded call.
-	select {
-	case err := <-p.err:
-		return err
-	case <-r.closed:
-		select {
-		case err := <-p.err:
-			return err
-		default:
-			return ErrClosed
-		}
+	if !lead && <-p.wake {
+		return p.err
 	}
+	r.lead()
+	return p.err
 }
 
-// writer drains the queue, committing everything waiting in one
-// transaction: the group commit.
-func (r *Recorder) writer() {
-	defer close(r.closed)
-	for {
-		var batch []*pending
-		select {
-		case p := <-r.queue:
-			batch = append(batch, p)
-		case <-r.done:
-			r.drain()
-			r.closingCheckpoint()
-			return
+// encodeBody returns body as compact JSON text.
+func encodeBody(body any) ([]byte, error) {
+	if raw, ok := body.(json.RawMessage); ok {
+		if compactJSON(raw) {
+			return raw, nil
 		}
-	fill:
-		for len(batch) < r.opts.MaxBatch {
-			select {
-			case p := <-r.queue:
-				batch = append(batch, p)
-			default:
-				break fill
-			}
+		var buf bytes.Buffer
+		if err := json.Compact(&buf, raw); err != nil {
+			return nil, err
 		}
-		r.commit(batch)
+		return buf.Bytes(), nil
 	}
+	return json.Marshal(body)
 }
 
-func (r *Recorder) drain() {
-	for {
-		var batch []*pending
-		for len(batch) < r.opts.MaxBatch {
-			select {
-			case p := <-r.queue:
-				batch = append(batch, p)
-				continue
-			default:
-			}
-			break
-		}
-		if len(batch) == 0 {
-			return
-		}
-		r.commit(batch)
+// compactJSON reports whether raw is valid JSON without a byte that
+// json.Marshal would have left out: white space outside strings.
+func compactJSON(raw []byte) bool {
+	if !json.Valid(raw) {
+		return false
 	}
+	in := false
+	for i := 0; i < len(raw); i++ {
+		switch c := raw[i]; {
+		case in && c == '\\':
+			i++
+		case c == '"':
+			in = !in
+		case !in && (c == ' ' || c == '\t' || c == '\n' || c == '\r'):
+			return false
+		}
+	}
+	return true
 }
 
+// lead commits the oldest records waiting, the caller's own first among
+// them, wakes the callers whose records the commit held, and hands the
+// lead to the oldest caller still waiting, if any.
+func (r *Recorder) lead() {
+	r.mu.Lock()
+	n := min(len(r.queue), r.opts.MaxBatch)
+	batch := r.queue[:n:n]
+	r.queue = r.queue[n:]
+	r.mu.Unlock()
+
+	r.commit(batch)
+	for _, p := range batch[1:] {
+		p.wake <- true
+	}
+
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if len(r.queue) == 0 {
+		r.queue = nil
+		r.leading = false
+		r.idle.Broadcast()
+		return
+	}
+	r.queue[0].wake <- false
+}
+
+// commit writes batch in one transaction and sets each record's error.
 func (r *Recorder) commit(batch []*pending) {
 	begun := time.Now()
-	err := r.commitBatch(batch)
+	signed, err := r.store.commit(context.Background(), batch, r.opts.Now().UTC(), r.checkpointDue)
+	if err == nil && signed != 0 {
+		r.lastCheckpoint = signed
+	}
 	if r.opts.OnCommit != nil {
 		r.opts.OnCommit(len(batch), time.Since(begun), err)
 	}
@@ -327,50 +367,31 @@ func (r *Recorder) commit(batch []*pending) {
 		r.logger.Error("recorder commit failed", "records", len(batch), "error", err)
 	}
 	for _, p := range batch {
-		p.err <- err
+		p.err = err
 	}
 }
 
-func (r *Recorder) commitBatch(batch []*pending) error {
-	ctx := context.Background()
-	tx, err := r.db.BeginTx(ctx, nil)
-	if err != nil {
-		return fmt.Errorf("recorder: begin: %w", err)
+// checkpointDue signs the head of ch when enough records follow the last
+// checkpoint; the checkpoint goes in the same commit. It reports the
+// checkpoint's seq, or 0 when none was due. It is a checkpointFunc.
+func (r *Recorder) checkpointDue(ctx context.Context, ch *chain, q querier) (int64, error) {
+	if r.opts.SigningKey == nil {
+		return 0, nil
 	}
-	defer tx.Rollback()
-	if err := lockChain(ctx, r.db, tx); err != nil {
-		return err
-	}
-	if isPostgres(r.db) {
-		if r.lastCheckpoint, err = lastCheckpointSeq(ctx, tx); err != nil {
-			return err
+	if q != nil {
+		last, err := lastCheckpointSeq(ctx, q)
+		if err != nil {
+			return 0, err
 		}
+		r.lastCheckpoint = last
 	}
-
-	ch, err := openChainWith(ctx, tx, r.opts.Now().UTC(), r.stmts)
-	if err != nil {
-		return err
+	if ch.seq-r.lastCheckpoint < int64(r.opts.CheckpointEvery) {
+		return 0, nil
 	}
-	defer ch.close()
-	for _, p := range batch {
-		if err := ch.append(ctx, &p.rec); err != nil {
-			return err
-		}
+	if err := ch.checkpoint(ctx, r.opts.SigningKey); err != nil {
+		return 0, err
 	}
-	signed := false
-	if r.opts.SigningKey != nil && ch.seq-r.lastCheckpoint >= int64(r.opts.CheckpointEvery) {
-		if err := ch.checkpoint(ctx, r.opts.SigningKey); err != nil {
-			return err
-		}
-		signed = true
-	}
-	if err := tx.Commit(); err != nil {
-		return fmt.Errorf("recorder: commit: %w", err)
-	}
-	if signed {
-		r.lastCheckpoint = ch.seq
-	}
-	return nil
+	return ch.seq, nil
 }
 
 // closingCheckpoint signs the head on Close, unless the head already is a
@@ -429,10 +450,19 @@ func hashText(seq int64, at, kind, session, call, prev string, body []byte) stri
 // FormatTime is the text form of a record time, as stored and hashed.
 func FormatTime(t time.Time) string { return t.UTC().Format(time.RFC3339Nano) }
 
-// Close commits what is queued and closes the database.
+// Close waits for the records already queued to be committed, signs the
+// head, and closes the database. Append returns ErrClosed after Close.
 func (r *Recorder) Close() error {
-	r.once.Do(func() { close(r.done) })
-	<-r.closed
-	r.stmts.close()
-	return r.db.Close()
+	r.closeOnce.Do(func() {
+		r.mu.Lock()
+		r.closed = true
+		for r.leading {
+			r.idle.Wait()
+		}
+		r.mu.Unlock()
+		r.store.close()
+		r.closingCheckpoint()
+		r.closeErr = r.db.Close()
+	})
+	return r.closeErr
 }
