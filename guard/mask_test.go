@@ -297,13 +297,13 @@ func TestPlainSpacedTextIsKept(t *testing.T) {
 	}
 }
 
-// costSQL is the statement BenchmarkMaskingCost sends; maskRows builds
+// costSQL is the statement BenchmarkMaskingCost sends; costRows builds
 // the rows it returns, with the types the Postgres tool gives them.
 const costSQL = "SELECT g AS id, 'customer ' || g AS name, 'user' || g || '@shop.example' AS contact, " +
 	"CASE WHEN g % 10 = 0 THEN '4111 1111 1111 1111' ELSE 'ref-' || g END AS note, " +
 	"now() AS at, g * 1.5 AS amount FROM generate_series(1, 10000) g"
 
-func maskRows(n int) *tools.Result {
+func costRows(n int) *tools.Result {
 	at := time.Date(2026, 12, 4, 10, 0, 0, 123456000, time.UTC).Format(time.RFC3339Nano)
 	rows := make([]any, n)
 	for i := range rows {
@@ -339,7 +339,7 @@ func BenchmarkMaskResult(b *testing.B) {
 	b.ReportAllocs()
 	for b.Loop() {
 		b.StopTimer()
-		res := maskRows(10000)
+		res := costRows(10000)
 		b.StartTimer()
 		counts, err := rm.MaskResult(tools.QueryDatabase, facts, res, d)
 		if err != nil || counts["email"] != 10000 || counts["card"] != 1000 {

@@ -53,7 +53,11 @@ func putScratch(sc *scratch) {
 func (m *Masker) maskString(s string, set ruleSet, t *tally) (string, bool) {
 	sc := getScratch()
 	defer putScratch(sc)
+	return m.maskWith(s, set, t, sc)
+}
 
+// maskWith is maskString with the caller's scratch, which it may reuse.
+func (m *Masker) maskWith(s string, set ruleSet, t *tally, sc *scratch) (string, bool) {
 	m.ac.scan(s, sc)
 	out, changed := s, false
 	if len(sc.secrets) > 0 {

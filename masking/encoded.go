@@ -49,9 +49,36 @@ type encRun struct {
 
 // candidateRun checks the run of base64 characters starting at i: not too
 // long, not glued to more of them, and looking like hex or base64 of text.
+// It reads the run once, counting what hexOfText and base64Like look at.
 func candidateRun(s string, i int) (encRun, bool) {
+	off := 0 // a "\x" or "0x" prefix before hex
+	switch {
+	case s[i] == 'x' && i > 0 && s[i-1] == '\\':
+		off = 1
+	case strings.HasPrefix(s[i:], "0x"):
+		off = 2
+	}
+	upper, lower, other := 0, false, false
+	allHex, hexDigits := true, 0
 	j := i
-	for j < len(s) && j-i < maxEncodedRun && is(s[j], cB64) {
+	for j < len(s) && j-i < maxEncodedRun {
+		c := s[j]
+		cl := charClass[c]
+		if cl&cB64 == 0 {
+			break
+		}
+		switch {
+		case cl&cUpper != 0:
+			upper++
+		case cl&cLower != 0:
+			lower = true
+		default:
+			other = true
+		}
+		if j >= i+off {
+			allHex = allHex && cl&cHex != 0
+			hexDigits += int(cl & cDigit)
+		}
 		j++
 	}
 	k := j
@@ -62,15 +89,14 @@ func candidateRun(s string, i int) (encRun, bool) {
 		return encRun{}, false // longer than maxEncodedRun
 	}
 
-	r := encRun{start: i, pad: k, text: s[i:j], b64: s[i:k]}
-	switch {
-	case r.text[0] == 'x' && i > 0 && s[i-1] == '\\':
-		r.start, r.text = i-1, r.text[1:]
-	case strings.HasPrefix(r.text, "0x"):
-		r.text = r.text[2:]
+	r := encRun{start: i, pad: k, text: s[i+off : j], b64: s[i:k]}
+	if off == 1 {
+		r.start = i - 1
 	}
-	r.hex = hexOfText(r.text)
-	return r, r.hex || base64Like(s[i:j])
+	n := len(r.text)
+	r.hex = allHex && n >= 12 && n%2 == 0 && 2*hexDigits >= n
+	b64 := (j-i)%4 != 1 && upper > 0 && (lower || other) && (upper > 1 || other)
+	return r, r.hex || b64
 }
 
 // decodeRun decodes a candidate run and records a finding if the text it
@@ -94,23 +120,6 @@ func (d *finder) decodeRun(r encRun) {
 	}
 }
 
-// hexOfText reports whether s is hex that can hold printable text: an even
-// number, at least 12, of hex digits, half of them decimal digits at least
-// (every printable ASCII byte starts with 2-7).
-func hexOfText(s string) bool {
-	if len(s) < 12 || len(s)%2 != 0 {
-		return false
-	}
-	digits := 0
-	for i := 0; i < len(s); i++ {
-		if !is(s[i], cHex) {
-			return false
-		}
-		digits += int(digitTab[s[i]])
-	}
-	return 2*digits >= len(s)
-}
-
 func decodeHex(dst []byte, s string) []byte {
 	for i := 0; i+1 < len(s); i += 2 {
 		dst = append(dst, unhex(s[i])<<4|unhex(s[i+1]))
@@ -126,27 +135,6 @@ func unhex(c byte) byte {
 		return c - 'A' + 10
 	}
 	return c - '0'
-}
-
-// base64Like reports whether s may be base64 of text: a valid length, and
-// mixed case with a digit, a symbol or a second capital, which base64 of
-// printable text nearly always has and words ("Customer") do not.
-func base64Like(s string) bool {
-	if len(s)%4 == 1 {
-		return false
-	}
-	upper, lower, other := 0, false, false
-	for i := 0; i < len(s); i++ {
-		switch c := s[i]; {
-		case is(c, cUpper):
-			upper++
-		case is(c, cLower):
-			lower = true
-		default:
-			other = true
-		}
-	}
-	return upper > 0 && (lower || other) && (upper > 1 || other)
 }
 
 // decodeBase64 appends the decoding of s (either alphabet, padded or not)

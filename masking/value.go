@@ -269,17 +269,27 @@ func (m *Masker) deepValue(v any, t *tally) (any, bool) {
 }
 
 // Tally adds up findings over many calls without allocating for each
-// value. The zero value is ready to use; a Tally is not safe for
-// concurrent use.
-type Tally struct{ t tally }
+// value, and keeps the buffers those calls work in. The zero value is
+// ready to use; a Tally is not safe for concurrent use.
+type Tally struct {
+	t  tally
+	sc *scratch
+}
 
 // Counts returns the findings added so far, or nil when there are none.
 func (t *Tally) Counts() Counts { return t.t.counts() }
 
+func (t *Tally) scratch() *scratch {
+	if t.sc == nil {
+		t.sc = new(scratch)
+	}
+	return t.sc
+}
+
 // MaskString masks s as String does and adds its findings to t. changed
 // reports whether the result differs from s.
 func (m *Masker) MaskString(s string, t *Tally) (out string, changed bool) {
-	return m.maskString(s, m.set, &t.t)
+	return m.maskWith(s, m.set, &t.t, t.scratch())
 }
 
 // MaskInPlace masks v as Value does and adds its findings to t, but
@@ -287,15 +297,21 @@ func (m *Masker) MaskString(s string, t *Tally) (out string, changed bool) {
 // instead of copying them, for a result the caller owns. A map whose keys
 // change is rebuilt, as Value rebuilds it. It returns the masked v.
 func (m *Masker) MaskInPlace(v any, t *Tally) any {
-	out, _ := m.valueInPlace(v, &t.t, 0)
+	out, _ := m.valueInPlace(v, t, 0)
 	return out
 }
 
-func (m *Masker) valueInPlace(v any, t *tally, depth int) (any, bool) {
+func (m *Masker) valueInPlace(v any, t *Tally, depth int) (any, bool) {
 	if depth > maxDepth {
-		return m.deepValue(v, t)
+		return m.deepValue(v, &t.t)
 	}
 	switch x := v.(type) {
+	case string:
+		out, changed := m.MaskString(x, t)
+		if !changed {
+			return v, false
+		}
+		return out, true
 	case []any:
 		changed := false
 		for i, e := range x {
@@ -307,8 +323,8 @@ func (m *Masker) valueInPlace(v any, t *tally, depth int) (any, bool) {
 	case map[string]any:
 		for k := range x {
 			var kt tally
-			if _, ch := m.maskString(k, m.set, &kt); ch {
-				return m.rebuildMap(x, t, depth), true
+			if _, ch := m.maskWith(k, m.set, &kt, t.scratch()); ch {
+				return m.rebuildMap(x, &t.t, depth), true
 			}
 		}
 		changed := false
@@ -319,5 +335,5 @@ func (m *Masker) valueInPlace(v any, t *tally, depth int) (any, bool) {
 		}
 		return x, changed
 	}
-	return m.value(v, t, depth)
+	return m.value(v, &t.t, depth)
 }
