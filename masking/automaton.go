@@ -320,33 +320,60 @@ var digitTab = func() (t [256]uint8) {
 	return t
 }()
 
-// byteInfo has bit 0 set for ASCII digits and bit 1 for the characters of
-// either base64 alphabet.
+// Bits of byteInfo.
+const (
+	biDigit  = 1 << iota // an ASCII digit
+	biB64                // a character of either base64 alphabet
+	biUpper              // an upper case letter
+	biNotHex             // a base64 character that is not hex (nor the x of \x, 0x)
+)
+
+// byteInfo classifies each byte for the scan.
 var byteInfo = func() (t [256]uint8) {
 	for c := range 256 {
-		t[c] = digitTab[c] | uint8(charClass[c]&cB64/cB64)<<1
+		t[c] = digitTab[c]
+		if charClass[c]&cB64 == 0 {
+			continue
+		}
+		t[c] |= biB64
+		if charClass[c]&cUpper != 0 {
+			t[c] |= biUpper
+		}
+		if charClass[c]&cHex == 0 && c != 'x' {
+			t[c] |= biNotHex
+		}
 	}
 	return t
 }()
 
+// encodedCandidate reports whether a base64 run whose bytes' byteInfo
+// bits add up to flags may be what candidateRun accepts: base64 of text
+// has a capital letter, and hex has no other letter than a prefix's x.
+func encodedCandidate(flags int) bool {
+	return flags&biUpper != 0 || flags&biNotHex == 0
+}
+
 // scan runs the automaton over s, recording in sc the secret intervals,
 // keyword hits, the number of ASCII digits and where runs of at least
-// minEncodedRun base64 characters start.
+// minEncodedRun base64 characters start that may be encoded text
+// (encodedCandidate).
 func (a *automaton) scan(s string, sc *scratch) {
 	sc.secrets = sc.secrets[:0]
 	sc.hits = sc.hits[:0]
 	sc.runs = sc.runs[:0]
 	off := int32(0)
-	digits, run := 0, 0
+	digits, run, flags := 0, 0, 0
 	delta := a.delta
 	for i := 0; i < len(s); i++ {
 		c := s[i]
 		info := int(byteInfo[c])
-		digits += info & 1
-		run = (run + 1) * (info >> 1)
-		if run == minEncodedRun {
-			sc.runs = append(sc.runs, i+1-minEncodedRun)
+		digits += info & biDigit
+		b64 := info >> 1 & 1
+		if b64 == 0 && run >= minEncodedRun && encodedCandidate(flags) {
+			sc.runs = append(sc.runs, i-run)
 		}
+		run = (run + 1) * b64
+		flags = (flags | info) * b64
 		off = delta[int(off)+int(a.class[c])]
 		if off >= 0 {
 			continue
@@ -364,6 +391,9 @@ func (a *automaton) scan(s string, sc *scratch) {
 				}
 			}
 		}
+	}
+	if run >= minEncodedRun && encodedCandidate(flags) {
+		sc.runs = append(sc.runs, len(s)-run)
 	}
 	sc.digits = digits
 }

@@ -28,7 +28,7 @@ type scratch struct {
 	secrets []interval
 	hits    []hit
 	digits  int
-	runs    []int // starts of runs of at least minEncodedRun base64 characters
+	runs    []int // starts of base64 runs that may be encoded text (scan)
 	spans   []span
 	buf     []byte
 }
