@@ -18,8 +18,10 @@ import (
 	"github.com/mcp-guard/mcp-guard/tools"
 )
 
-// decisionCases are calls the bundled default policy allows, one per tool
-// that gathers facts, of the size an assistant typically sends.
+// decisionCases are calls the bundled default policy allows, of the size
+// an assistant typically sends: one per tool that gathers facts, and for
+// the shell a recursive search (the costliest of the three: the guard
+// walks the tree it reads), a listing and a read.
 var decisionCases = []struct {
 	name string
 	tool string
@@ -30,6 +32,10 @@ var decisionCases = []struct {
 		"WHERE o.status = 'paid' ORDER BY o.id LIMIT 50"}},
 	{"shell", tools.RunShell, map[string]any{"target": "local",
 		"command": "grep -rn TODO . | head -20"}},
+	{"shell-ls", tools.RunShell, map[string]any{"target": "local",
+		"command": "ls -la root/reports"}},
+	{"shell-cat", tools.RunShell, map[string]any{"target": "local",
+		"command": "cat root/reports/q3.txt"}},
 	{"file", tools.ReadFile, map[string]any{"target": "workspace", "path": "reports/q3.txt"}},
 }
 
