@@ -204,39 +204,67 @@ func carriesCredentials(sql string, facts any) bool {
 	return false
 }
 
-// redactValue applies redactText to every string inside v (after a JSON
-// round trip, so structs are covered too).
+// redactValue returns v with redactText applied to every string inside
+// it: a string as a string, anything else as its JSON text, so that
+// structs are covered too. It is nil when v is nil or cannot be encoded.
 func (g *Guard) redactValue(v any) any {
-	if v == nil {
-		return nil
-	}
-	b, err := json.Marshal(v)
-	if err != nil {
-		return nil
-	}
-	var generic any
-	if err := json.Unmarshal(b, &generic); err != nil {
-		return nil
-	}
-	return g.walk(generic)
-}
-
-func (g *Guard) walk(v any) any {
 	switch x := v.(type) {
+	case nil:
+		return nil
 	case string:
 		return g.redactText(x)
-	case []any:
-		for i := range x {
-			x[i] = g.walk(x[i])
-		}
-		return x
-	case map[string]any:
-		for k := range x {
-			x[k] = g.walk(x[k])
-		}
+	case bool, float64:
 		return x
 	}
-	return v
+	raw, err := json.Marshal(v)
+	if err != nil || string(raw) == "null" {
+		return nil
+	}
+	return json.RawMessage(g.redactJSON(raw))
+}
+
+// redactJSON applies redactText to every string value in raw, compact
+// JSON text as json.Marshal writes it, and returns the text, raw itself
+// when nothing changed. Object keys are names, not data, and stay as
+// they are. Working on the text spares the decoding into generic values
+// and the encoding back that redacting a struct would otherwise take.
+func (g *Guard) redactJSON(raw []byte) []byte {
+	var out []byte // nil until a string changes
+	last := 0
+	for i := 0; i < len(raw); i++ {
+		if raw[i] != '"' {
+			continue
+		}
+		end, escaped := i+1, false
+		for ; end < len(raw) && raw[end] != '"'; end++ {
+			if raw[end] == '\\' {
+				escaped = true
+				end++
+			}
+		}
+		if end+1 < len(raw) && raw[end+1] == ':' {
+			i = end // a key
+			continue
+		}
+		s, ok := string(raw[i+1:end]), true
+		if escaped {
+			ok = json.Unmarshal(raw[i:end+1], &s) == nil
+		}
+		r := "[REDACTED]" // a string that does not decode cannot be checked
+		if ok {
+			r = g.redactText(s)
+		}
+		if !ok || r != s {
+			enc, _ := json.Marshal(r)
+			out = append(append(out, raw[last:i]...), enc...)
+			last = end + 1
+		}
+		i = end
+	}
+	if out == nil {
+		return raw
+	}
+	return append(out, raw[last:]...)
 }
 
 // RedactArgs returns the arguments as they may be stored or shown: secret

@@ -1,6 +1,8 @@
 package guard
 
 import (
+	"encoding/json"
+	"reflect"
 	"strings"
 	"testing"
 
@@ -89,4 +91,84 @@ func TestRecordedSQLThatDoesNotParse(t *testing.T) {
 	if strings.Contains(got, "Tr0ub4dor") {
 		t.Errorf("password recorded: %s", got)
 	}
+}
+
+// TestRedactValueOnTheText checks that redacting a value's JSON text
+// gives what decoding it and redacting every string would: the strings
+// with secrets changed, the keys and everything else kept.
+func TestRedactValueOnTheText(t *testing.T) {
+	g := testGuard(t)
+	type inner struct {
+		Words []string       `json:"words"`
+		Env   map[string]any `json:"env,omitempty"`
+	}
+	type facts struct {
+		Command string  `json:"command"`
+		Quoted  string  `json:"quoted"`
+		Count   int     `json:"count"`
+		Nested  []inner `json:"nested"`
+		Nothing *inner  `json:"nothing"`
+	}
+	tests := []struct {
+		name    string
+		v       any
+		changed bool // whether a secret must go
+	}{
+		{"plain struct", facts{Command: "ls -l", Quoted: `say "hi" <b>`, Count: 3}, false},
+		{"assignment in a field", facts{Command: "PGPASSWORD=hunter2 psql"}, true},
+		{"assignment with escapes", facts{Quoted: "a\tTOKEN=\"x<y>\" \u2028 b"}, true},
+		{"nested", facts{Nested: []inner{{Words: []string{"ok", "API_KEY=abc123"},
+			Env: map[string]any{"SECRET_KEY=abc": "value", "n": 1.5, "b": true}}}}, true},
+		{"generic map", map[string]any{"a": []any{"x", map[string]any{"k": "AUTH=zzz"}}}, true},
+		{"number", 42, false},
+		{"string", "TOKEN=abc", true},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			raw, err := json.Marshal(tc.v)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var generic any
+			if err := json.Unmarshal(raw, &generic); err != nil {
+				t.Fatal(err)
+			}
+			want, _ := json.Marshal(redactGeneric(g, generic))
+			got, err := json.Marshal(g.redactValue(tc.v))
+			if err != nil {
+				t.Fatal(err)
+			}
+			var gotV, wantV any
+			json.Unmarshal(got, &gotV)
+			json.Unmarshal(want, &wantV)
+			if !reflect.DeepEqual(gotV, wantV) {
+				t.Errorf("redacted to\n%s\nwant\n%s", got, want)
+			}
+			if changed := !reflect.DeepEqual(gotV, generic); changed != tc.changed {
+				t.Errorf("changed = %v, want %v: %s", changed, tc.changed, got)
+			}
+		})
+	}
+}
+
+// redactGeneric is the plain way to redact a decoded value: every string
+// in it through redactText.
+func redactGeneric(g *Guard, v any) any {
+	switch x := v.(type) {
+	case string:
+		return g.redactText(x)
+	case []any:
+		out := make([]any, len(x))
+		for i := range x {
+			out[i] = redactGeneric(g, x[i])
+		}
+		return out
+	case map[string]any:
+		out := make(map[string]any, len(x))
+		for k := range x {
+			out[k] = redactGeneric(g, x[k])
+		}
+		return out
+	}
+	return v
 }
