@@ -22,6 +22,7 @@ import (
 
 	"github.com/open-policy-agent/opa/v1/ast"
 	"github.com/open-policy-agent/opa/v1/rego"
+	"github.com/open-policy-agent/opa/v1/topdown"
 	"github.com/open-policy-agent/opa/v1/util"
 	"github.com/santhosh-tekuri/jsonschema/v6"
 )
@@ -344,7 +345,15 @@ func (e *Engine) Decide(ctx context.Context, input any) (Decision, error) {
 	if err != nil {
 		return Deny("the policy input does not match its schema"), err
 	}
-	rs, err := pq.Eval(ctx, rego.EvalParsedInput(value))
+	if err := ctx.Err(); err != nil {
+		return Deny("the policy could not be evaluated"), fmt.Errorf("policy: evaluate: %w", err)
+	}
+	// OPA starts a goroutine per evaluation to watch ctx unless it is
+	// given a cancel of its own; context.AfterFunc watches without one.
+	cancel := topdown.NewCancel()
+	stop := context.AfterFunc(ctx, cancel.Cancel)
+	defer stop()
+	rs, err := pq.Eval(ctx, rego.EvalParsedInput(value), rego.EvalExternalCancel(cancel))
 	if err != nil {
 		return Deny("the policy could not be evaluated"), fmt.Errorf("policy: evaluate: %w", err)
 	}

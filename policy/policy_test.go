@@ -2,6 +2,7 @@ package policy
 
 import (
 	"context"
+	"errors"
 	"os"
 	"path/filepath"
 	"strings"
@@ -102,5 +103,26 @@ func TestReloadKeepsLastGoodPolicy(t *testing.T) {
 	}
 	if d, _ := e.Decide(ctx, map[string]any{}); d.Outcome != OutcomeDeny || e.Version() != v2 {
 		t.Fatalf("the last good policy was not kept: %+v", d)
+	}
+}
+
+// TestDecideCancelled: a call whose context is already over gets a
+// denial and the context's error, not a decision.
+func TestDecideCancelled(t *testing.T) {
+	e, err := New(context.Background(), "", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	in := map[string]any{"tool": "list_targets", "arguments": map[string]any{},
+		"caller": map[string]any{"subject": "t", "issuer": "", "email": "", "groups": []any{}},
+		"target": map[string]any{"name": "", "kind": "", "labels": map[string]any{}}}
+	d, err := e.Decide(ctx, in)
+	if !errors.Is(err, context.Canceled) || d.Outcome != OutcomeDeny {
+		t.Fatalf("cancelled: %+v, %v", d, err)
+	}
+	if d, err := e.Decide(context.Background(), in); err != nil || d.Outcome != OutcomeAllow {
+		t.Fatalf("live context: %+v, %v", d, err)
 	}
 }
