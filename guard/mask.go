@@ -2,6 +2,7 @@ package guard
 
 import (
 	"encoding/base64"
+	"encoding/json"
 	"fmt"
 	"slices"
 	"strings"
@@ -36,11 +37,16 @@ func (rm ResultMasker) MaskResult(tool string, facts any, r *tools.Result, d pol
 		}
 	}
 	rm = ResultMasker{M: m}
-	if tool == tools.QueryDatabase && len(d.Mask) > 0 {
+	if tool == tools.QueryDatabase {
 		sf, _ := facts.(*sqlfacts.Facts)
-		if err := rm.maskColumns(sf, r, d.Mask, counts); err != nil {
-			return nil, err
+		var covered []bool
+		if len(d.Mask) > 0 {
+			var err error
+			if covered, err = rm.maskColumns(sf, r, d.Mask, counts); err != nil {
+				return nil, err
+			}
 		}
+		rm.maskTransformed(sf, r, covered, counts)
 	}
 	var t masking.Tally
 	if tool == tools.QueryDatabase {
@@ -152,17 +158,20 @@ func (rm ResultMasker) maskTree(v any, t *masking.Tally, counts masking.Counts, 
 // maskColumns applies the policy's column rules. A column is matched by the
 // table column PostgreSQL reports it was read from, or, for expressions,
 // by the columns the SQL facts say feed it.
-func (rm ResultMasker) maskColumns(sf *sqlfacts.Facts, r *tools.Result, rules []policy.MaskRule, counts masking.Counts) error {
+// covered says which columns a rule masked.
+func (rm ResultMasker) maskColumns(sf *sqlfacts.Facts, r *tools.Result, rules []policy.MaskRule, counts masking.Counts) (covered []bool, err error) {
 	rows, _ := r.Structured["rows"].([]any)
 	cov := coverage{rules: rules, columns: r.TableColumns}
+	covered = make([]bool, len(r.Columns))
 	for i, col := range r.Columns {
 		rule, whole, err := cov.columnRule(sf, i, len(r.Columns), col)
 		if err != nil {
-			return err
+			return nil, err
 		}
 		if rule == nil {
 			continue
 		}
+		covered[i] = true
 		strategy := masking.Strategy{Kind: rule.Strategy, Keep: rule.Keep}
 		if whole {
 			strategy = masking.Strategy{Kind: "redact"}
@@ -177,7 +186,7 @@ func (rm ResultMasker) maskColumns(sf *sqlfacts.Facts, r *tools.Result, rules []
 			counts[name]++
 		}
 	}
-	return nil
+	return covered, nil
 }
 
 // coverage decides which mask rule covers a result column.
@@ -598,4 +607,339 @@ func decodeText(b64 string) (string, bool) {
 		}
 	}
 	return string(raw), true
+}
+
+// Transformed text. A result column computed from table columns (the
+// server names no source, the SQL facts name the columns feeding it) may
+// hold free text reshaped so that the detectors cannot read it as it
+// stands: reversed, case-changed, split, spaced out, with characters
+// swapped by translate() or replace(). maskTransformed reads such values
+// back through the calls the facts list and masks a value whole
+// ("[MASKED:transformed_text]") when the detectors find anything in any
+// reading. A value a call reshapes in a way the guard cannot read back
+// (an unknown or user-defined function, chr(), to_hex(), overlay(), a
+// translate() or replace() with arguments that are not constants) is
+// text the guard cannot vouch for, and is masked whole too.
+
+const transformedMarker = "[MASKED:transformed_text]"
+
+// maxJoined bounds the text of one column's values read as one, for
+// functions that cut text into rows (regexp_split_to_table, substr over a
+// series).
+const maxJoined = 1 << 20
+
+// readableCalls are the calls whose output the guard can read back, or
+// that cannot carry text at all: the value is searched as it is and in
+// the readings of textViews.
+var readableCalls = func() map[string]bool {
+	m := map[string]bool{"::": true}
+	for _, f := range strings.Fields(`lower upper initcap casefold btrim trim
+		ltrim rtrim reverse concat concat_ws format coalesce nullif greatest
+		least lpad rpad repeat substr substring left right split_part
+		string_agg array_agg array_to_string string_to_array
+		regexp_split_to_array regexp_split_to_table string_to_table unnest
+		array_append array_prepend array_cat to_json to_jsonb json_agg
+		jsonb_agg json_build_array jsonb_build_array json_build_object
+		jsonb_build_object json_object_agg jsonb_object_agg quote_literal
+		quote_ident quote_nullable normalize unaccent max min mode md5
+		sha224 sha256 sha384 sha512 length char_length octet_length
+		bit_length position strpos count sum avg to_char to_number
+		date_trunc date_part extract now round abs ceil floor trunc
+		regexp_substr regexp_match regexp_matches regexp_count regexp_like
+		starts_with encode decode convert_to convert_from replace translate
+		regexp_replace text row_to_json array_to_json json_strip_nulls
+		jsonb_strip_nulls jsonb_pretty json_each_text jsonb_each_text
+		json_array_elements_text jsonb_array_elements_text json_each
+		jsonb_each json_array_elements jsonb_array_elements jsonb_set
+		json_object jsonb_object xmlforest xmlelement xmlagg
+		record_out`) {
+		m[f] = true
+	}
+	return m
+}()
+
+// piecewise are the calls that cut text into pieces, one a row or one an
+// element: the column's values are also read joined.
+var piecewise = map[string]bool{"regexp_split_to_table": true,
+	"string_to_table": true, "unnest": true, "substr": true,
+	"substring": true, "left": true, "right": true, "split_part": true,
+	"regexp_matches": true, "regexp_substr": true, "regexp_match": true}
+
+// readable reports whether the guard can read back every call, and
+// whether any cuts text into pieces.
+func readable(calls []sqlfacts.Call) (ok, pieces bool) {
+	for _, c := range calls {
+		pieces = pieces || piecewise[c.Name]
+		switch {
+		case strings.HasPrefix(c.Name, "op:") || strings.HasPrefix(c.Name, "expr:"):
+			continue
+		case !readableCalls[c.Name]:
+			return false, pieces
+		case c.Name == "translate" || c.Name == "replace":
+			if len(c.Const) < 3 || !c.Const[1] || !c.Const[2] {
+				return false, pieces
+			}
+		case c.Name == "regexp_replace":
+			if len(c.Const) < 3 || !c.Const[1] || !c.Const[2] ||
+				backrefs(c.Args[2]) > 1 {
+				return false, pieces // reordered groups cannot be read back
+			}
+		}
+	}
+	return true, pieces
+}
+
+// backrefs counts the group references (\1 to \9) in a replacement.
+func backrefs(repl string) int {
+	n := 0
+	for i := 0; i+1 < len(repl); i++ {
+		if repl[i] == '\\' && repl[i+1] >= '1' && repl[i+1] <= '9' {
+			n++
+			i++
+		}
+	}
+	return n
+}
+
+// maskTransformed masks the transformed text of computed columns that no
+// rule covered.
+func (rm ResultMasker) maskTransformed(sf *sqlfacts.Facts, r *tools.Result, covered []bool, counts masking.Counts) {
+	rows, _ := r.Structured["rows"].([]any)
+	if sf == nil || len(rows) == 0 {
+		return
+	}
+	for i, col := range r.Columns {
+		if col.Source != nil || i < len(covered) && covered[i] {
+			continue
+		}
+		calls, ok := transformedCalls(sf.OutputColumns, i, len(r.Columns))
+		if !ok {
+			continue
+		}
+		canRead, pieces := readable(calls)
+		whole := !canRead || pieces && rm.joinedFinding(rows, i, calls)
+		for _, row := range rows {
+			vals, _ := row.([]any)
+			if i >= len(vals) || !hasText(vals[i], 0) {
+				continue
+			}
+			if whole || rm.viewFinding(vals[i], calls) {
+				vals[i] = transformedMarker
+				counts["transformed_text"]++
+			}
+		}
+	}
+}
+
+// transformedCalls returns the calls of result column i of n when it is
+// computed from table columns.
+func transformedCalls(outs []sqlfacts.OutputColumn, i, n int) ([]sqlfacts.Call, bool) {
+	cands, known := candidates(outs, i, n)
+	if !known || len(cands) != 1 {
+		return nil, false // stars: whole rows are the rules' business
+	}
+	oc := cands[0]
+	if oc.Direct || oc.Star || len(oc.Sources) == 0 {
+		return nil, false
+	}
+	return oc.Calls, true
+}
+
+// hasText reports whether v is or holds a string.
+func hasText(v any, depth int) bool {
+	switch x := v.(type) {
+	case string:
+		return true
+	case []any:
+		if depth < maxHideDepth {
+			for _, e := range x {
+				if hasText(e, depth+1) {
+					return true
+				}
+			}
+		}
+	case map[string]any:
+		return true
+	}
+	return false
+}
+
+// viewFinding reports whether a reading of v finds what v as it stands
+// does not show: each of its strings, and for an array its elements
+// joined.
+func (rm ResultMasker) viewFinding(v any, calls []sqlfacts.Call) bool {
+	var texts []string
+	collectText(v, &texts, 0)
+	total := masking.Counts{}
+	for _, t := range texts {
+		n := rm.findings(t)
+		total.Merge(n)
+		if rm.textFinding(t, calls, n) {
+			return true
+		}
+	}
+	if len(texts) < 2 {
+		return false
+	}
+	return rm.textFinding(strings.Join(texts, ""), calls, total) ||
+		rm.textFinding(strings.Join(texts, " "), calls, total)
+}
+
+// findings returns what the detectors find in s, by rule.
+func (rm ResultMasker) findings(s string) masking.Counts {
+	_, c := rm.M.String(s)
+	return c
+}
+
+// more reports whether c has more findings than base of some rule.
+func more(c, base masking.Counts) bool {
+	for rule, n := range c {
+		if n > base[rule] {
+			return true
+		}
+	}
+	return false
+}
+
+// joinedFinding reads column i of every row as one text, for calls that
+// cut text into rows.
+func (rm ResultMasker) joinedFinding(rows []any, i int, calls []sqlfacts.Call) bool {
+	var texts []string
+	size := 0
+	for _, row := range rows {
+		vals, _ := row.([]any)
+		if i < len(vals) {
+			n := len(texts)
+			collectText(vals[i], &texts, 0)
+			for _, t := range texts[n:] {
+				size += len(t)
+			}
+		}
+		if size > maxJoined {
+			return true // too much to read back: fail closed
+		}
+	}
+	base := masking.Counts{}
+	for _, t := range texts {
+		base.Merge(rm.findings(t))
+	}
+	for _, sep := range []string{"", " ", "\n"} {
+		if rm.textFinding(strings.Join(texts, sep), calls, base) {
+			return true
+		}
+	}
+	return false
+}
+
+func collectText(v any, out *[]string, depth int) {
+	switch x := v.(type) {
+	case string:
+		*out = append(*out, x)
+	case []any:
+		if depth < maxHideDepth {
+			for _, e := range x {
+				collectText(e, out, depth+1)
+			}
+		}
+	case map[string]any:
+		if raw, err := json.Marshal(x); err == nil {
+			*out = append(*out, string(raw))
+		}
+	}
+}
+
+// textFinding reports whether the detectors find more of some rule than
+// base (what they find in the text as it stands, and mask there) in a
+// reading of s through calls: with each translate() and replace()
+// undone, with the literal text regexp_replace() inserted taken out,
+// reversed, in either case, and with separators dropped. So lower(email)
+// is masked as an email, reverse(email) whole.
+func (rm ResultMasker) textFinding(s string, calls []sqlfacts.Call, base masking.Counts) bool {
+	bases := []string{s}
+	for _, c := range calls {
+		switch c.Name {
+		case "translate":
+			bases = append(bases, untranslate(s, c.Args[1], c.Args[2]))
+		case "replace":
+			if c.Args[2] != "" {
+				bases = append(bases, strings.ReplaceAll(s, c.Args[2], c.Args[1]))
+			}
+		case "regexp_replace":
+			if lit := literalPart(c.Args[2]); lit != "" {
+				bases = append(bases, strings.ReplaceAll(s, lit, ""))
+				if plainPattern(c.Args[1]) {
+					bases = append(bases, strings.ReplaceAll(s, lit, c.Args[1]))
+				}
+			}
+		}
+	}
+	for _, b := range bases {
+		rev := reverseRunes(b)
+		for _, v := range []string{b, rev, strings.ToLower(b), strings.ToUpper(b),
+			strings.ToLower(rev), strings.ToUpper(rev), dropSeparators(b),
+			dropSeparators(rev)} {
+			if more(rm.findings(v), base) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// untranslate undoes translate(x, from, to) as far as it can: each
+// character of to goes back to the one of from it replaced.
+func untranslate(s, from, to string) string {
+	f, t := []rune(from), []rune(to)
+	back := map[rune]rune{}
+	for i, r := range t {
+		if i < len(f) {
+			if _, seen := back[r]; !seen {
+				back[r] = f[i]
+			}
+		}
+	}
+	return strings.Map(func(r rune) rune {
+		if o, ok := back[r]; ok {
+			return o
+		}
+		return r
+	}, s)
+}
+
+// literalPart is a regexp_replace() replacement without its group
+// references (\1 to \9, \&).
+func literalPart(repl string) string {
+	var b strings.Builder
+	for i := 0; i < len(repl); i++ {
+		if repl[i] == '\\' && i+1 < len(repl) &&
+			(repl[i+1] >= '0' && repl[i+1] <= '9' || repl[i+1] == '&') {
+			i++
+			continue
+		}
+		b.WriteByte(repl[i])
+	}
+	return b.String()
+}
+
+// plainPattern reports whether a regular expression is a literal.
+func plainPattern(p string) bool {
+	return p != "" && !strings.ContainsAny(p, `\.^$|?*+()[]{}`)
+}
+
+func reverseRunes(s string) string {
+	r := []rune(s)
+	slices.Reverse(r)
+	return string(r)
+}
+
+// dropSeparators removes blanks and the punctuation no detector needs
+// inside a finding (keeping @ . - _ + / : = for addresses, keys and
+// tokens), so characters spaced out by any separator run together.
+func dropSeparators(s string) string {
+	return strings.Map(func(r rune) rune {
+		if r < utf8.RuneSelf && sepByte[r] && !strings.ContainsRune("@.-_+/:=", r) {
+			return -1
+		}
+		return r
+	}, s)
 }

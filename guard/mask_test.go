@@ -347,3 +347,113 @@ func BenchmarkMaskResult(b *testing.B) {
 		}
 	}
 }
+
+// maskNoRules masks a result with no column rules at all, so that only
+// the value detectors and the transformed-text readings guard it.
+func (f *maskFixture) maskNoRules(t *testing.T, res *tools.Result, facts *sqlfacts.Facts) string {
+	t.Helper()
+	d := policy.Decision{Outcome: policy.OutcomeAllow}
+	if _, err := f.masker.MaskResult(tools.QueryDatabase, facts, res, d); err != nil {
+		t.Fatalf("mask: %v", err)
+	}
+	raw, err := json.Marshal(res.Structured["rows"])
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(raw)
+}
+
+// TestTransformedTextIsMasked reshapes the free-text body of ticket 1
+// (a card, a GitHub token and an email) with the functions an attacker
+// reaches for, with no column rule on it, and checks that none of the
+// three can be read back from the answer.
+func TestTransformedTextIsMasked(t *testing.T) {
+	f := newMaskFixture(t)
+	const one = " FROM support_tickets WHERE id = 1"
+	tests := []struct {
+		name, sql string
+		gone      []string // readable forms that must not survive
+	}{
+		{"reverse", "SELECT reverse(body)" + one,
+			[]string{"2424 2424", "u7Ge2Ay0Sp6", "elpmaxe.nipsliat"}},
+		{"upper", "SELECT upper(body)" + one, []string{"Q7MZ2KR9VT4XW1NB8"}},
+		{"lower of reverse", "SELECT lower(reverse(body))" + one, []string{"elpmaxe.nipsliat"}},
+		{"four-byte separator", `SELECT regexp_replace(body, '(.)', '\1~~~~', 'g')` + one,
+			[]string{"4~~~~2~~~~4~~~~2", "Q~~~~7~~~~m"}},
+		{"string_to_array", "SELECT string_to_array(body, NULL)" + one,
+			[]string{`"4","2","4","2"`, `"Q","7","m","Z"`}},
+		{"split into rows", "SELECT regexp_split_to_table(body, '')" + one + " LIMIT 60",
+			[]string{`["4"],["2"],["4"],["2"]`}},
+		{"split by blanks", `SELECT regexp_split_to_table(body, '\s+')` + one,
+			[]string{`["4242"],["4242"]`}},
+		{"at replaced", "SELECT replace(body, '@', ' at ')" + one, []string{"dev.patel at"}},
+		{"translate", "SELECT translate(body, '0123456789@', 'abcdefghij#')" + one,
+			[]string{"ecec ecec", "dev.patel#"}},
+		{"substr over a series", "SELECT substr(body, g, 4) FROM support_tickets, " +
+			"generate_series(1, 200, 4) g WHERE id = 1 ORDER BY g",
+			[]string{`["Q7mZ"]`, `["4242"]`}},
+		{"through a subquery", "SELECT x FROM (SELECT reverse(body) AS x" + one + ") q",
+			[]string{"elpmaxe.nipsliat"}},
+		{"translate with a column argument", "SELECT translate(body, subject, reverse(subject))" + one,
+			[]string{"Q7mZ2dR9"}},
+		{"chr over ascii", "SELECT to_hex(ascii(substr(body, 1, 1))) || body" + one,
+			[]string{"Q7mZ2kR9"}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			res, facts := f.run(t, tc.sql)
+			before, _ := json.Marshal(res.Structured["rows"])
+			if !strings.Contains(string(before), tc.gone[0]) {
+				t.Fatalf("the unmasked result lacks %q, so the test proves nothing: %.300s",
+					tc.gone[0], before)
+			}
+			got := f.maskNoRules(t, res, facts)
+			for _, s := range tc.gone {
+				if strings.Contains(got, s) {
+					t.Errorf("%q survives masking: %.300s", s, got)
+				}
+			}
+		})
+	}
+}
+
+// TestTransformedPlainTextIsKept checks the other side: transformations
+// of columns that hold nothing to mask come back readable, and an email
+// that only changed case is masked as an email, not wiped.
+func TestTransformedPlainTextIsKept(t *testing.T) {
+	f := newMaskFixture(t)
+	tests := []struct {
+		name, sql string
+		want      []string // must still appear
+		gone      []string // must not
+	}{
+		{"upper of a status", "SELECT upper(status) AS s FROM orders ORDER BY id LIMIT 3",
+			[]string{"PAID"}, nil},
+		{"initcap of a company", "SELECT initcap(lower(company)) FROM customers WHERE id = 1",
+			[]string{"Northwind Traders"}, nil},
+		{"reverse of a plain body", "SELECT reverse(body) FROM support_tickets WHERE id = 3",
+			[]string{"sdeeL ni"}, nil},
+		{"split of a plain body", `SELECT regexp_split_to_table(body, '\s+') FROM support_tickets WHERE id = 4`,
+			[]string{"export"}, nil},
+		{"lower of an email", "SELECT lower(email) FROM staff WHERE login = 'rhea'",
+			[]string{"r***@s***.example"}, []string{"rhea.ahmed", "transformed_text"}},
+		{"count and length", "SELECT count(*), max(length(body)) FROM support_tickets",
+			[]string{"4"}, []string{"transformed_text"}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			res, facts := f.run(t, tc.sql)
+			got := f.maskNoRules(t, res, facts)
+			for _, s := range tc.want {
+				if !strings.Contains(got, s) {
+					t.Errorf("%q was masked: %.300s", s, got)
+				}
+			}
+			for _, s := range tc.gone {
+				if strings.Contains(got, s) {
+					t.Errorf("%q survives masking: %.300s", s, got)
+				}
+			}
+		})
+	}
+}

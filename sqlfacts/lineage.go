@@ -3,6 +3,7 @@ package sqlfacts
 import (
 	"slices"
 	"strconv"
+	"strings"
 
 	pg_query "github.com/pganalyze/pg_query_go/v6"
 	"google.golang.org/protobuf/reflect/protoreflect"
@@ -269,9 +270,123 @@ func (l *lineage) targets(list []*pg_query.Node, sc *scope) []OutputColumn {
 			name = figureName(val)
 		}
 		r := l.value(val, sc)
-		out = append(out, OutputColumn{Name: name, Sources: r.srcs, Direct: r.direct})
+		oc := OutputColumn{Name: name, Sources: r.srcs, Direct: r.direct}
+		if !r.direct {
+			oc.Calls = l.exprCalls(val, sc, nil)
+		}
+		out = append(out, oc)
 	}
 	return out
+}
+
+// unseen stands for a transformation the parser cannot see.
+var unseen = Call{Name: "?"}
+
+// exprCalls appends the functions, operators and casts of the expression n
+// to out. A column that is itself computed (in a subquery or CTE) and a
+// subquery's value add unseen.
+func (l *lineage) exprCalls(n *pg_query.Node, sc *scope, out []Call) []Call {
+	switch {
+	case n == nil:
+		return out
+	case n.GetColumnRef() != nil:
+		cr := n.GetColumnRef()
+		if isStar(cr) {
+			return out
+		}
+		if r := l.columnRef(cr, sc); !r.direct && !wholeRows(r.srcs) {
+			out = append(out, unseen)
+		}
+		return out
+	case n.GetSubLink() != nil:
+		return append(out, unseen)
+	case n.GetFuncCall() != nil:
+		fc := n.GetFuncCall()
+		parts := stringList(fc.GetFuncname())
+		c := Call{Name: "?"}
+		if len(parts) > 0 {
+			c.Name = strings.ToLower(parts[len(parts)-1])
+		}
+		for _, a := range fc.GetArgs() {
+			text, ok := stringConst(a)
+			c.Args, c.Const = append(c.Args, text), append(c.Const, ok)
+		}
+		out = append(out, c)
+		for _, a := range fc.GetArgs() {
+			out = l.exprCalls(a, sc, out)
+		}
+		for _, a := range fc.GetAggOrder() {
+			out = l.exprCalls(a.GetSortBy().GetNode(), sc, out)
+		}
+		return out
+	case n.GetAExpr() != nil:
+		e := n.GetAExpr()
+		out = append(out, Call{Name: "op:" + strings.Join(stringList(e.GetName()), ".")})
+		return l.exprCalls(e.GetRexpr(), sc, l.exprCalls(e.GetLexpr(), sc, out))
+	case n.GetTypeCast() != nil:
+		return l.exprCalls(n.GetTypeCast().GetArg(), sc, append(out, Call{Name: "::"}))
+	case n.GetCollateClause() != nil:
+		return l.exprCalls(n.GetCollateClause().GetArg(), sc, out)
+	case n.GetAConst() != nil, n.GetParamRef() != nil:
+		return out
+	}
+	// Any other node (CASE, COALESCE, ARRAY[], ROW(), JSON builders,
+	// indirection): name it by its kind and look at the nodes it holds.
+	n.ProtoReflect().Range(func(fd protoreflect.FieldDescriptor, v protoreflect.Value) bool {
+		out = append(out, Call{Name: "expr:" + string(fd.Name())})
+		if fd.Message() != nil {
+			childNodes(v.Message(), func(c *pg_query.Node) { out = l.exprCalls(c, sc, out) })
+		}
+		return false // a Node holds one expression
+	})
+	return out
+}
+
+// childNodes calls f on every Node directly below m, not below those.
+func childNodes(m protoreflect.Message, f func(*pg_query.Node)) {
+	m.Range(func(fd protoreflect.FieldDescriptor, v protoreflect.Value) bool {
+		if fd.Message() == nil || fd.IsMap() {
+			return true
+		}
+		visit := func(pm protoreflect.Message) {
+			if n, ok := pm.Interface().(*pg_query.Node); ok {
+				f(n)
+				return
+			}
+			childNodes(pm, f)
+		}
+		if fd.IsList() {
+			list := v.List()
+			for i := range list.Len() {
+				visit(list.Get(i).Message())
+			}
+			return true
+		}
+		visit(v.Message())
+		return true
+	})
+}
+
+// wholeRows reports whether every source is a whole row ("t.*"): a row
+// value, which is its columns as they are.
+func wholeRows(srcs []ColumnRef) bool {
+	for _, c := range srcs {
+		if c.Column != "*" {
+			return false
+		}
+	}
+	return true
+}
+
+// stringConst returns the text of a string constant, cast or not.
+func stringConst(n *pg_query.Node) (string, bool) {
+	if tc := n.GetTypeCast(); tc != nil {
+		n = tc.GetArg()
+	}
+	if c := n.GetAConst(); c != nil && c.GetSval() != nil {
+		return c.GetSval().GetSval(), true
+	}
+	return "", false
 }
 
 // value works out where an expression's value comes from. Only a plain

@@ -193,6 +193,22 @@ type OutputColumn struct {
 	// Star is true for SELECT * or t.* where the parser does not know the
 	// columns (a table); Sources then name the tables.
 	Star bool `json:"star"`
+	// Calls are the functions, operators and casts a computed value
+	// passes through at the top level of its expression, in the order
+	// met; a call named "?" stands for a transformation the parser cannot
+	// see (a column computed in a subquery, a subquery's value). Nil for
+	// a direct column. The guard uses them to read transformed text back;
+	// they are not part of the policy input.
+	Calls []Call `json:"-"`
+}
+
+// Call is one function, operator ("op:||") or cast ("::") of an
+// expression. Args holds the text of each argument that is a string
+// constant, and Const which of them are.
+type Call struct {
+	Name  string
+	Args  []string
+	Const []bool
 }
 
 // ColumnRef names a column of a table. Table is in the SQL form of
