@@ -76,8 +76,9 @@ type Options struct {
 	// Now returns the current time (default time.Now).
 	Now func() time.Time
 	// OnCommit, if set, hears about every commit: how many records it
-	// held, how long it took and whether it failed. It runs on the
-	// writer goroutine and must not block.
+	// held, how long it took and whether it failed. It runs in the
+	// goroutine of the caller leading the commit, before any of the
+	// commit's callers returns, and must not block.
 	OnCommit func(records int, took time.Duration, err error)
 }
 
