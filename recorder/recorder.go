@@ -338,11 +338,33 @@ func (r *Recorder) lead() {
 	r.queue = r.queue[n:]
 	r.mu.Unlock()
 
+	// Should the commit panic (in OnCommit, say), the batch fails and the
+	// lead still passes on, so that the other callers are not left
+	// waiting for ever behind a leader that is gone.
+	finished := false
+	defer func() {
+		if !finished {
+			for _, p := range batch {
+				p.err = errCommitPanicked
+			}
+			r.handOff(batch)
+		}
+	}()
 	r.commit(batch)
+	finished = true
+	r.handOff(batch)
+}
+
+// errCommitPanicked fails the records of a commit that panicked.
+var errCommitPanicked = errors.New("recorder: the commit panicked")
+
+// handOff wakes the callers whose records batch held, the leader's own
+// first record aside, and passes the lead to the oldest caller still
+// waiting, or ends it.
+func (r *Recorder) handOff(batch []*pending) {
 	for _, p := range batch[1:] {
 		p.wake <- true
 	}
-
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if len(r.queue) == 0 {

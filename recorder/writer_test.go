@@ -196,3 +196,32 @@ func TestRawBodies(t *testing.T) {
 		})
 	}
 }
+
+// TestPanickingCommitPassesTheLeadOn panics in the first commit's
+// OnCommit: the leader's caller sees the panic, and the next Append still
+// commits instead of waiting behind a leader that is gone.
+func TestPanickingCommitPassesTheLeadOn(t *testing.T) {
+	var once sync.Once
+	r, _ := openRecorder(t, Options{OnCommit: func(int, time.Duration, error) {
+		once.Do(func() { panic("boom") })
+	}})
+	ctx := context.Background()
+	func() {
+		defer func() {
+			if recover() == nil {
+				t.Error("the panic in OnCommit was lost")
+			}
+		}()
+		r.Append(ctx, KindCallIntent, "s", "c1", map[string]int{})
+	}()
+	done := make(chan error, 1)
+	go func() { done <- r.Append(ctx, KindCallIntent, "s", "c2", map[string]int{}) }()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(time.Minute):
+		t.Fatal("the next Append waits for a leader that is gone")
+	}
+}
