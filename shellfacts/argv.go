@@ -112,6 +112,10 @@ func (a *analyzer) resolve(c *cmd) {
 		return
 	}
 	found := ""
+	// viaPath is set when found came from an absolute PATH entry: its
+	// directory is then one of them by construction, and the lookups
+	// inPathDir makes would only confirm it.
+	viaPath := false
 	if strings.Contains(name, "/") {
 		if p := a.resolvePath(name, false); p != "" && isExecutable(p) {
 			found = p
@@ -121,14 +125,15 @@ func (a *analyzer) resolve(c *cmd) {
 			if dir == "" {
 				dir = "."
 			}
-			if !filepath.IsAbs(dir) {
+			abs := filepath.IsAbs(dir)
+			if !abs {
 				if !a.cwdOK {
 					continue
 				}
 				dir = filepath.Join(a.cwd, dir)
 			}
 			if p := filepath.Join(dir, name); isExecutable(p) {
-				found = p
+				found, viaPath = p, abs
 				break
 			}
 		}
@@ -136,12 +141,15 @@ func (a *analyzer) resolve(c *cmd) {
 	if found == "" {
 		return
 	}
-	dir := a.physical(filepath.Dir(found))
+	inPath := viaPath
+	if !inPath {
+		inPath = a.inPathDir(a.physical(filepath.Dir(found)))
+	}
 	if real, err := a.evalSymlinks(found); err == nil {
 		found = real
 	}
 	c.Resolved, c.ResolvedBase = found, filepath.Base(found)
-	c.InPath = a.inPathDir(dir) && !within(found, a.workdir)
+	c.InPath = inPath && !within(found, a.workdir)
 }
 
 // inPathDir reports whether dir (links followed) is one of the absolute
