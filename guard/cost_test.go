@@ -208,12 +208,7 @@ func inTurn(b *testing.B, plain, recorded func()) {
 		}
 	}
 	b.StopTimer()
-	slices.Sort(pl)
-	slices.Sort(rl)
-	p, r := pl[len(pl)/2], rl[len(rl)/2]
-	b.ReportMetric(float64(p.Microseconds()), "unrecorded-median-µs")
-	b.ReportMetric(float64(r.Microseconds()), "recorded-median-µs")
-	b.ReportMetric(100*float64(r-p)/float64(p), "recording-%")
+	reportShare(b, pl, rl, "unrecorded", "recorded", "recording")
 }
 
 // BenchmarkMaskingCost compares a 10,000-row query through the guard with
@@ -254,12 +249,20 @@ func BenchmarkMaskingCost(b *testing.B) {
 		}
 	}
 	b.StopTimer()
-	slices.Sort(pl)
-	slices.Sort(ml)
-	p, m := pl[len(pl)/2], ml[len(ml)/2]
-	b.ReportMetric(float64(p.Microseconds()), "unmasked-median-µs")
-	b.ReportMetric(float64(m.Microseconds()), "masked-median-µs")
-	b.ReportMetric(100*float64(m-p)/float64(p), "masking-%")
+	reportShare(b, pl, ml, "unmasked", "masked", "masking")
+}
+
+// reportShare reports the medians of calls without and with a part of the
+// guard, and the share of the first that the part adds, as
+// WITHOUT-median-µs, WITH-median-µs and PART-%.
+func reportShare(b *testing.B, without, with []time.Duration, withoutName, withName, part string) {
+	b.Helper()
+	slices.Sort(without)
+	slices.Sort(with)
+	p, w := without[len(without)/2], with[len(with)/2]
+	b.ReportMetric(float64(p.Microseconds()), withoutName+"-median-µs")
+	b.ReportMetric(float64(w.Microseconds()), withName+"-median-µs")
+	b.ReportMetric(100*float64(w-p)/float64(p), part+"-%")
 }
 
 // BenchmarkRecordingCostHTTP is BenchmarkRecordingCost as a client sees

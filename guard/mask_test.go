@@ -81,7 +81,14 @@ func (f *maskFixture) run(t *testing.T, sql string) (*tools.Result, *sqlfacts.Fa
 
 func (f *maskFixture) mask(t *testing.T, res *tools.Result, facts *sqlfacts.Facts) string {
 	t.Helper()
-	d := policy.Decision{Outcome: policy.OutcomeAllow, Mask: defaultMask}
+	return f.maskWith(t, res, facts, defaultMask)
+}
+
+// maskWith masks a result under the column rules given and returns its
+// rows as JSON.
+func (f *maskFixture) maskWith(t *testing.T, res *tools.Result, facts *sqlfacts.Facts, rules []policy.MaskRule) string {
+	t.Helper()
+	d := policy.Decision{Outcome: policy.OutcomeAllow, Mask: rules}
 	if _, err := f.masker.MaskResult(tools.QueryDatabase, facts, res, d); err != nil {
 		t.Fatalf("mask: %v", err)
 	}
@@ -134,21 +141,39 @@ func TestWholeRowValuesAreMasked(t *testing.T) {
 			[]string{"KDIsIkNvbnRvc28gUGhhcm1hY3ki"}}, // the row's start in base64
 	}
 	for _, tc := range tests {
-		t.Run(tc.name, func(t *testing.T) {
-			res, facts := f.run(t, tc.sql)
-			before, _ := json.Marshal(res.Structured["rows"])
-			if !strings.Contains(string(before), tc.secret[0]) {
-				t.Fatalf("the unmasked result lacks %q, so the test proves nothing: %.200s",
-					tc.secret[0], before)
-			}
-			got := f.mask(t, res, facts)
-			for _, s := range tc.secret {
-				if strings.Contains(got, s) {
-					t.Errorf("%q survives masking: %.300s", s, got)
-				}
-			}
-		})
+		t.Run(tc.name, func(t *testing.T) { f.mustHide(t, tc.sql, tc.secret, f.mask) })
 	}
+}
+
+// checkMasked fails for each of want missing from the masked result got
+// and each of gone left in it.
+func checkMasked(t *testing.T, got string, want, gone []string) {
+	t.Helper()
+	for _, s := range want {
+		if !strings.Contains(got, s) {
+			t.Errorf("%q was masked: %.300s", s, got)
+		}
+	}
+	for _, s := range gone {
+		if strings.Contains(got, s) {
+			t.Errorf("%q survives masking: %.300s", s, got)
+		}
+	}
+}
+
+// mustHide runs sql, checks that its unmasked result holds gone[0] (or the
+// test would prove nothing), masks it with mask and checks that none of
+// gone is left.
+func (f *maskFixture) mustHide(t *testing.T, sql string, gone []string,
+	mask func(*testing.T, *tools.Result, *sqlfacts.Facts) string) {
+	t.Helper()
+	res, facts := f.run(t, sql)
+	before, _ := json.Marshal(res.Structured["rows"])
+	if !strings.Contains(string(before), gone[0]) {
+		t.Fatalf("the unmasked result lacks %q, so the test proves nothing: %.300s",
+			gone[0], before)
+	}
+	checkMasked(t, mask(t, res, facts), nil, gone)
 }
 
 // TestMaskingKeepsWhatNoRuleCovers checks the other side: columns and
@@ -175,16 +200,7 @@ func TestMaskingKeepsWhatNoRuleCovers(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			res, facts := f.run(t, tc.sql)
 			got := f.mask(t, res, facts)
-			for _, s := range tc.want {
-				if !strings.Contains(got, s) {
-					t.Errorf("%q was masked: %.300s", s, got)
-				}
-			}
-			for _, s := range tc.gone {
-				if strings.Contains(got, s) {
-					t.Errorf("%q survives masking: %.300s", s, got)
-				}
-			}
+			checkMasked(t, got, tc.want, tc.gone)
 		})
 	}
 }
@@ -352,15 +368,7 @@ func BenchmarkMaskResult(b *testing.B) {
 // the value detectors and the transformed-text readings guard it.
 func (f *maskFixture) maskNoRules(t *testing.T, res *tools.Result, facts *sqlfacts.Facts) string {
 	t.Helper()
-	d := policy.Decision{Outcome: policy.OutcomeAllow}
-	if _, err := f.masker.MaskResult(tools.QueryDatabase, facts, res, d); err != nil {
-		t.Fatalf("mask: %v", err)
-	}
-	raw, err := json.Marshal(res.Structured["rows"])
-	if err != nil {
-		t.Fatal(err)
-	}
-	return string(raw)
+	return f.maskWith(t, res, facts, nil)
 }
 
 // TestTransformedTextIsMasked reshapes the free-text body of ticket 1
@@ -400,20 +408,7 @@ func TestTransformedTextIsMasked(t *testing.T) {
 			[]string{"Q7mZ2kR9"}},
 	}
 	for _, tc := range tests {
-		t.Run(tc.name, func(t *testing.T) {
-			res, facts := f.run(t, tc.sql)
-			before, _ := json.Marshal(res.Structured["rows"])
-			if !strings.Contains(string(before), tc.gone[0]) {
-				t.Fatalf("the unmasked result lacks %q, so the test proves nothing: %.300s",
-					tc.gone[0], before)
-			}
-			got := f.maskNoRules(t, res, facts)
-			for _, s := range tc.gone {
-				if strings.Contains(got, s) {
-					t.Errorf("%q survives masking: %.300s", s, got)
-				}
-			}
-		})
+		t.Run(tc.name, func(t *testing.T) { f.mustHide(t, tc.sql, tc.gone, f.maskNoRules) })
 	}
 }
 
@@ -444,16 +439,7 @@ func TestTransformedPlainTextIsKept(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			res, facts := f.run(t, tc.sql)
 			got := f.maskNoRules(t, res, facts)
-			for _, s := range tc.want {
-				if !strings.Contains(got, s) {
-					t.Errorf("%q was masked: %.300s", s, got)
-				}
-			}
-			for _, s := range tc.gone {
-				if strings.Contains(got, s) {
-					t.Errorf("%q survives masking: %.300s", s, got)
-				}
-			}
+			checkMasked(t, got, tc.want, tc.gone)
 		})
 	}
 }
