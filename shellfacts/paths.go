@@ -197,9 +197,15 @@ func (a *analyzer) wordPaths(x arg) []PathFact {
 		}
 	case strings.HasPrefix(v, "-") && len(v) > 2:
 		// -fFILE, -F/etc/hostname: the value attached to a short option.
-		if val := v[2:]; val != "/" && (strings.Contains(val, "/") ||
-			strings.HasPrefix(val, ".") || strings.HasPrefix(val, "~")) {
-			words = append(words, val)
+		// In a cluster (-uf/etc/x, -hf.netrc) the value starts after
+		// whichever letter takes one, which the guard does not know for
+		// every program, so the tail after each option letter counts
+		// when it looks like a path.
+		for k := 2; k < len(v) && optionLetter(v[k-1]); k++ {
+			if val := v[k:]; val != "/" && (strings.Contains(val, "/") ||
+				strings.HasPrefix(val, ".") || strings.HasPrefix(val, "~")) {
+				words = append(words, val)
+			}
 		}
 	case !a.cwdOK && !a.opts.Remote && v != "" && v != "-":
 		// Where the working directory is unknown, any operand may be a
@@ -219,6 +225,11 @@ func (a *analyzer) wordPaths(x arg) []PathFact {
 		out = append(out, a.globPaths(v, tilde)...)
 	}
 	return out
+}
+
+// optionLetter reports whether c can be a short option's letter.
+func optionLetter(c byte) bool {
+	return c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9'
 }
 
 // globPaths expands pat as bash would (no dotglob, no globstar) against
@@ -414,7 +425,8 @@ var keyLikeRe = regexp.MustCompile(`(^id_|\.(pem|key|p12|pfx|jks|keystore|kdbx)$
 	`^authorized_keys2?$|^credentials$)`)
 
 // recursiveRead reports whether a command reads the contents of every
-// file below its directory operands (grep -r, rg, diff -r), whether it
+// file below its directory operands (grep -r, rg, diff -r, git grep),
+// whether it
 // reads hidden files, and whether it follows links met on the way.
 func recursiveRead(base string, args []arg) (rec, hidden, follow bool) {
 	values := grepValueShorts[base]
@@ -467,6 +479,15 @@ func recursiveRead(base string, args []arg) (rec, hidden, follow bool) {
 			hidden = true
 			if v == "--recursive" || cluster(v, "r") {
 				rec = true
+			}
+		case "git":
+			// git grep reads every tracked file below its pathspecs (and,
+			// with --no-index or --untracked, the others too); git diff
+			// --no-index compares two trees of plain files. Dot files are
+			// read like any other.
+			if len(args) > 0 && !args[0].dyn && (args[0].val == "grep" ||
+				args[0].val == "diff" && v == "--no-index") {
+				rec, hidden = true, true
 			}
 		}
 	}

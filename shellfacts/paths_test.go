@@ -78,6 +78,12 @@ func TestPathFacts(t *testing.T) {
 			Arg: secret, Resolved: secret, Exists: true, Links: 1}}},
 		{"short option value", "grep -f../outside/secret.txt x", "grep", []PathFact{{
 			Arg: "../outside/secret.txt", Resolved: secret, Exists: true, Links: 1}}},
+		{"value in a cluster", "date -uf" + secret, "date", []PathFact{
+			{Arg: "f" + secret, Resolved: filepath.Join(fx.work, "f"+secret), Inside: true},
+			{Arg: secret, Resolved: secret, Exists: true, Links: 1}}},
+		{"dot file in a cluster", "date -uf.env", "date", []PathFact{{Arg: ".env",
+			Resolved: env, Inside: true, Exists: true, Links: 2}}},
+		{"cluster without a path", "ls -la", "ls", []PathFact{}},
 		{"grep pattern is not a path", "grep /api/ sub", "grep", []PathFact{{Arg: "sub",
 			Resolved: filepath.Join(fx.work, "sub"), Inside: true, Exists: true}}},
 		{"grep -e makes every operand a file", "grep -e x /api/", "grep", []PathFact{{
@@ -204,6 +210,12 @@ func TestRecursiveReaders(t *testing.T) {
 		{"rg skips hidden files", "rg x", "rg", []string{"hard"}},
 		{"rg --hidden", "rg --hidden x", "rg", []string{".env", ".ssh", "id_rsa", "hard"}},
 		{"a directory without secrets", "grep -r x sub", "grep", nil},
+		{"git grep reads the tree", "git grep --no-index -h -e x", "git",
+			[]string{".env", ".ssh", "id_rsa", "hard"}},
+		{"git diff --no-index", "git diff --no-index sub .", "git",
+			[]string{".env", ".ssh", "id_rsa", "hard"}},
+		{"git diff reads no tree", "git diff", "git", nil},
+		{"git log reads no tree", "git log -- grep", "git", nil},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

@@ -46,7 +46,7 @@ deny contains sprintf("%s is a shell builtin that runs other code", [c.base]) if
 	c.base in {"eval", "source", ".", "exec", "builtin", "enable", "trap", "coproc"}
 }
 
-privileged := {"sudo", "su", "doas", "pkexec", "runuser", "setpriv", "capsh", "chroot", "sudoedit", "nsenter", "unshare", "machinectl", "systemd-run"}
+privileged := {"sudo", "su", "doas", "pkexec", "runuser", "setpriv", "capsh", "chroot", "sudoedit", "nsenter", "unshare", "machinectl", "systemd-run", "run0"}
 
 deny contains sprintf("privilege escalation (%s) is not allowed", [n]) if {
 	input.tool == "run_shell"
@@ -166,8 +166,10 @@ deny contains sprintf("%s reads a program from a pipe", [c.base]) if {
 # system secrets),
 secret_path(p) if regex.match(`(?:(^|/)\.ssh(/|$))|(?:(^|/)\.env(\.[^/]*)?$)|(?:(^|/)id_(rsa|dsa|ecdsa|ed25519)[^/]*$)|(?:(^|/)ssh_host_[^/]*_key$)|(?:\.(pem|key|p12|pfx|jks|keystore|kdbx)$)|(?:(^|/)\.(netrc|pgpass|git-credentials|npmrc|pypirc)$)|(?:(^|/)\.(aws|azure|gcloud|kube|docker|gnupg)(/|$))|(?:^/proc/[^/]+/(environ|cmdline|mem|maps)$)|(?:^/etc/(shadow|gshadow|sudoers))`, p)
 
-# shell start-up files, key files for logins and system start-up,
-startup_file(p) if regex.match(`(?:(^|/)\.(bashrc|bash_profile|bash_login|bash_logout|profile|zshrc|zprofile|zshenv|zlogin|inputrc|kshrc|cshrc|tcshrc)$)|(?:(^|/)\.config/fish/)|(?:(^|/)authorized_keys2?$)|(?:^/etc/(profile|bash\.bashrc|environment|profile\.d/|cron|sudoers))`, p)
+# shell start-up files, git's configuration and hooks (they name programs
+# git runs: a pager, a diff driver, an fsmonitor hook), key files for
+# logins and system start-up,
+startup_file(p) if regex.match(`(?:(^|/)\.(bashrc|bash_profile|bash_login|bash_logout|profile|zshrc|zprofile|zshenv|zlogin|inputrc|kshrc|cshrc|tcshrc|gitconfig)$)|(?:(^|/)\.config/(fish|git)/)|(?:(^|/)\.git/(config|hooks(/|$)))|(?:(^|/)authorized_keys2?$)|(?:^/etc/(profile|bash\.bashrc|environment|profile\.d/|cron|sudoers))`, p)
 
 # The path facts of every command and redirection, except the entries a
 # recursive reader finds below a directory (judged further down).
@@ -630,7 +632,27 @@ unsafe_flag(c) if {
 	long_opt(a, ["--output", "--ext-diff", "--textconv", "--filters"])
 }
 
-git_readonly_subcommands := {"status", "log", "diff", "show", "rev-parse", "ls-files", "blame", "describe", "shortlog", "grep", "ls-tree", "cat-file", "whatchanged"}
+# cat-file is left out: it prints any object by its id, a secret file's
+# blob among them, and nothing about the id tells.
+git_readonly_subcommands := {"status", "log", "diff", "show", "rev-parse", "ls-files", "blame", "describe", "shortlog", "grep", "ls-tree", "whatchanged"}
+
+# A pathspec git matches itself (a quoted glob such as '**/.e*', or magic
+# such as :(glob) and :(exclude)) or a REV:PATH names files the guard
+# cannot resolve: their contents in the history may be secrets.
+unsafe_flag(c) if {
+	c.base == "git"
+	some a in array.slice(c.args, 1, count(c.args))
+	git_pathspec_unknown(a)
+}
+
+git_pathspec_unknown(a) if regex.match(`[*?\[]`, a)
+
+git_pathspec_unknown(a) if startswith(a, ":")
+
+git_pathspec_unknown(a) if {
+	not startswith(a, "-")
+	contains(a, ":")
+}
 
 git_readonly(c) if {
 	count(c.args) > 0
@@ -700,6 +722,10 @@ resolved_ok(c) if resolved_name(c) in readonly_programs
 
 # Debian's alternatives: which resolves to which.debianutils, and so on.
 resolved_ok(c) if startswith(resolved_name(c), concat("", [c.base, "."]))
+
+# binutils installed for the host's target: strings resolves to
+# x86_64-linux-gnu-strings.
+resolved_ok(c) if endswith(resolved_name(c), concat("", ["-linux-gnu-", c.base]))
 
 resolved_ok(c) if {
 	c.base == "awk"

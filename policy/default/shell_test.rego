@@ -57,7 +57,7 @@ test_operands_skip_option_values if {
 
 test_git_output_and_abbreviations_need_approval if {
 	every args in [
-		["show", "--no-patch", "--output=/tmp/x/.git/config"],
+		["show", "--no-patch", "--output=/tmp/x/out.txt"],
 		["diff", "--no-index", "--outp=/tmp/pw", "a", "b"],
 		["log", "--ou", "x"],
 		["log", "-p", "--ext-diff"],
@@ -236,6 +236,7 @@ pattern_samples := [
 	"/h/.config/fish/config.fish", "authorized_keys", "/h/.ssh/authorized_keys2",
 	"/etc/profile", "/etc/bash.bashrc", "/etc/environment", "/etc/profile.d/a.sh",
 	"/etc/crontab", "/etc/cron.d/x", "/proc", "/proc/", "/proc/self", "/proc/thread-self/x",
+	".gitconfig", "/h/.config/git/config", "repo/.git/config", ".git/hooks/post-checkout",
 	"/proc/42",
 ]
 
@@ -260,4 +261,42 @@ test_ordinary_paths_are_not_suspect if {
 	not mcpguard.suspect("./src/main.go")
 	not mcpguard.suspect("../notes.txt")
 	not mcpguard.suspect("/work/reports/q3.txt")
+}
+
+# ---------------------------------------------------------------- git's reach
+
+test_git_reading_unresolvable_files_needs_approval if {
+	every args in [
+		["cat-file", "-p", "5b1f0c9e"],
+		["log", "-p", "--format=", "--", ":(glob)**/.e*"],
+		["log", "-p", "--", "*.env"],
+		["show", "HEAD:.env.local"],
+		["show", "HEAD~3:config/app.yml"],
+		["diff", "HEAD", "--", ":!README.md"],
+	] {
+		sh_outcome([sh_cmd("git", args)]) == "approval"
+	}
+	sh_outcome([sh_cmd("git", ["log", "-p", "--", "src/main.go"])]) == "allow"
+	sh_outcome([sh_cmd("git", ["show", "--stat", "HEAD~1"])]) == "allow"
+	sh_outcome([sh_cmd("git", ["diff", "--name-only"])]) == "allow"
+}
+
+test_git_configuration_is_a_start_up_file if {
+	every p in [".gitconfig", "/w/.gitconfig", ".git/config", "sub/.git/hooks/pre-commit", ".config/git/config", ".git/hooks"] {
+		mcpguard.startup_file(p)
+	}
+	not mcpguard.startup_file(".gitignore")
+	not mcpguard.startup_file(".github/workflows/ci.yml")
+	not mcpguard.startup_file("src/git/config.go")
+}
+
+test_run0_is_privilege_escalation if {
+	sh_outcome([sh_cmd("run0", ["id"])]) == "deny"
+}
+
+test_target_prefixed_binutils_are_read_only if {
+	c := object.union(sh_cmd("strings", ["README.md"]), {"resolved": "/usr/bin/x86_64-linux-gnu-strings", "resolved_base": "x86_64-linux-gnu-strings"})
+	sh_outcome([c]) == "allow"
+	d := object.union(sh_cmd("strings", ["README.md"]), {"resolved": "/usr/bin/evil", "resolved_base": "evil"})
+	sh_outcome([d]) == "approval"
 }
