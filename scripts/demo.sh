@@ -56,8 +56,8 @@ Connect an MCP client:
       --method tools/call --tool-name query_database --tool-arg target=appdb \\
       --tool-arg 'sql=SELECT id, company, email FROM customers ORDER BY id LIMIT 5'
 
-Try a write (it waits for approval, then answers approval_pending with a
-request id), approve it from another terminal, and call again:
+Try a write (it waits up to 30 s for approval, then answers approval_pending
+with a request id), approve it from another terminal, and call again:
   bin/mcp-guard approvals list --config examples/demo.yaml --state pending
   bin/mcp-guard approvals approve REQUEST_ID --as carol@example.com --config examples/demo.yaml
 Read .env in the workspace (denied), and look at the transcript:
@@ -72,5 +72,6 @@ MSG
 
 bin/mcp-guard serve --config examples/demo.yaml --http "$addr" &
 guard=$!
-trap 'kill -TERM $guard 2>/dev/null; wait $guard 2>/dev/null; cleanup' INT TERM
+# Stopping is the normal end of the demo, so it exits 0.
+trap 'kill -TERM $guard 2>/dev/null; wait $guard 2>/dev/null; cleanup; exit 0' INT TERM
 wait $guard
