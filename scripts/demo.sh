@@ -24,7 +24,10 @@ trap cleanup EXIT
 # server files, programs and other roles stay out of reach even if a
 # statement got past the policy.
 app_password=$(od -An -tx1 -N16 /dev/urandom | tr -d ' \n')
+# The test cluster logs every statement; this session must not, or the
+# role's password would sit in the server log.
 psql -q -v ON_ERROR_STOP=1 "$superuser_dsn" >/dev/null <<SQL
+SET log_statement = 'none';
 DO \$\$ BEGIN
   IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'guard_app') THEN
     CREATE ROLE guard_app LOGIN;
