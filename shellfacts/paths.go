@@ -175,14 +175,14 @@ func (a *analyzer) argPaths(base string, args []arg) []PathFact {
 		if x.dyn || i == skip {
 			continue
 		}
-		out = append(out, a.wordPaths(x)...)
+		out = append(out, a.wordPaths(base, x)...)
 	}
 	return out
 }
 
 // wordPaths returns the facts for one static word: the word itself, the
 // value of an option written with it, and the matches of a glob.
-func (a *analyzer) wordPaths(x arg) []PathFact {
+func (a *analyzer) wordPaths(base string, x arg) []PathFact {
 	tilde, glob := false, false
 	for _, f := range x.flags {
 		tilde = tilde || f == flagTilde
@@ -198,13 +198,18 @@ func (a *analyzer) wordPaths(x arg) []PathFact {
 	case strings.HasPrefix(v, "-") && len(v) > 2:
 		// -fFILE, -F/etc/hostname: the value attached to a short option.
 		// In a cluster (-uf/etc/x, -hf.netrc) the value starts after
-		// whichever letter takes one, which the guard does not know for
-		// every program, so the tail after each option letter counts
-		// when it looks like a path.
+		// the first letter that takes one. The tail after each option
+		// letter counts when it looks like a path, up to that letter
+		// where the guard knows the program's options, to the end where
+		// it does not.
+		values, known := clusterValueShorts[base]
 		for k := 2; k < len(v) && optionLetter(v[k-1]); k++ {
 			if val := v[k:]; val != "/" && (strings.Contains(val, "/") ||
 				strings.HasPrefix(val, ".") || strings.HasPrefix(val, "~")) {
 				words = append(words, val)
+			}
+			if known && strings.IndexByte(values, v[k-1]) >= 0 {
+				break
 			}
 		}
 	case !a.cwdOK && !a.opts.Remote && v != "" && v != "-":
@@ -351,6 +356,16 @@ var (
 		"--glob", "--iglob", "--type", "--type-not", "--max-depth",
 		"--replace", "--encoding"}
 )
+
+// clusterValueShorts are, for some programs, the short options that take a
+// value, which may be attached to a cluster (-uf FILE as -ufFILE). Missing
+// one errs towards more path facts, never fewer.
+var clusterValueShorts = map[string]string{
+	"grep": grepValueShorts["grep"], "egrep": grepValueShorts["egrep"],
+	"fgrep": grepValueShorts["fgrep"], "rg": grepValueShorts["rg"],
+	"date": "dfrsI", "file": "efFmP", "sort": "kotST", "head": "cn",
+	"tail": "cnFs", "cut": "bcdf", "ls": "ITw",
+}
 
 // grepPattern returns the index in args of the pattern operand of grep,
 // egrep, fgrep or rg, which is text to search for rather than a file, or

@@ -84,6 +84,9 @@ func TestPathFacts(t *testing.T) {
 		{"dot file in a cluster", "date -uf.env", "date", []PathFact{{Arg: ".env",
 			Resolved: env, Inside: true, Exists: true, Links: 2}}},
 		{"cluster without a path", "ls -la", "ls", []PathFact{}},
+		{"known value letter ends the cluster", "grep -fsub/a.txt x", "grep", []PathFact{{
+			Arg: "sub/a.txt", Resolved: filepath.Join(fx.work, "sub/a.txt"), Inside: true,
+			Exists: true, Links: 1}}},
 		{"grep pattern is not a path", "grep /api/ sub", "grep", []PathFact{{Arg: "sub",
 			Resolved: filepath.Join(fx.work, "sub"), Inside: true, Exists: true}}},
 		{"grep -e makes every operand a file", "grep -e x /api/", "grep", []PathFact{{

@@ -145,7 +145,8 @@ func TestShellOptionsThatRunOrWrite(t *testing.T) {
 		deny     = policy.OutcomeDeny
 	)
 	runDecisionRows(t, []decisionRow{
-		{"git show --output", "git show --no-patch --format=x --output=.git/config", approval},
+		{"git show --output", "git show --no-patch --format=x --output=notes.md", approval},
+		{"git show --output onto git config", "git show --no-patch --format=x --output=.git/config", deny},
 		{"git diff --output abbreviated", "git diff --outp=x.txt", approval},
 		{"git log --ou", "git log --ou x.txt", approval},
 		{"git log --ext-diff", "git log -p --ext-diff", approval},
