@@ -38,6 +38,7 @@ type scope struct {
 	quals  []*rel // items columns can be qualified with
 	leaves []*rel // base items, for unqualified columns and *
 	ctes   *cteEnv
+	defs   []*cteDef // the CTEs this level's WITH defines
 	parent *scope
 }
 
@@ -83,16 +84,27 @@ type cteDef struct {
 type ref struct {
 	srcs   []ColumnRef
 	direct bool
+	// unresolved is true when no FROM item at any level may hold the
+	// column, so the parser cannot say where it comes from.
+	unresolved bool
 }
 
 // lineage works out the output columns of a statement.
 type lineage struct {
 	calls set // t.f column references that are really calls of f
 	memo  map[*pg_query.SelectStmt][]OutputColumn
+	// scopes holds the level built for each query node (a *SelectStmt,
+	// *InsertStmt, *UpdateStmt, *DeleteStmt or *MergeStmt), so that the
+	// filter walk resolves names with the FROM items the lineage saw.
+	scopes map[any]*scope
 }
 
 func newLineage() *lineage {
-	return &lineage{calls: set{}, memo: map[*pg_query.SelectStmt][]OutputColumn{}}
+	return &lineage{
+		calls:  set{},
+		memo:   map[*pg_query.SelectStmt][]OutputColumn{},
+		scopes: map[any]*scope{},
+	}
 }
 
 // statement returns the output columns of a top-level statement.
@@ -141,24 +153,28 @@ func (l *lineage) query(n *pg_query.Node, parent *scope) []OutputColumn {
 		s := n.GetInsertStmt()
 		sc := l.level(s.GetWithClause(), parent)
 		sc.add(tableRel(s.GetRelation()))
+		l.scopes[s] = sc
 		return l.targets(s.GetReturningList(), sc)
 	case n.GetUpdateStmt() != nil:
 		s := n.GetUpdateStmt()
 		sc := l.level(s.GetWithClause(), parent)
 		sc.add(tableRel(s.GetRelation()))
 		l.from(s.GetFromClause(), sc)
+		l.scopes[s] = sc
 		return l.targets(s.GetReturningList(), sc)
 	case n.GetDeleteStmt() != nil:
 		s := n.GetDeleteStmt()
 		sc := l.level(s.GetWithClause(), parent)
 		sc.add(tableRel(s.GetRelation()))
 		l.from(s.GetUsingClause(), sc)
+		l.scopes[s] = sc
 		return l.targets(s.GetReturningList(), sc)
 	case n.GetMergeStmt() != nil:
 		s := n.GetMergeStmt()
 		sc := l.level(s.GetWithClause(), parent)
 		sc.add(tableRel(s.GetRelation()))
 		l.fromItem(s.GetSourceRelation(), sc)
+		l.scopes[s] = sc
 		return l.targets(s.GetReturningList(), sc)
 	}
 	return nil
@@ -167,8 +183,8 @@ func (l *lineage) query(n *pg_query.Node, parent *scope) []OutputColumn {
 // level opens a query level below parent with the CTEs of w in scope.
 func (l *lineage) level(w *pg_query.WithClause, parent *scope) *scope {
 	env := parent.cteEnv()
+	var defs []*cteDef
 	if w != nil {
-		var defs []*cteDef
 		for _, n := range w.GetCtes() {
 			cte := n.GetCommonTableExpr()
 			d := &cteDef{
@@ -186,7 +202,7 @@ func (l *lineage) level(w *pg_query.WithClause, parent *scope) *scope {
 			}
 		}
 	}
-	return &scope{parent: parent, ctes: env}
+	return &scope{parent: parent, ctes: env, defs: defs}
 }
 
 func (l *lineage) cteOutputs(d *cteDef) []OutputColumn {
@@ -215,6 +231,7 @@ func (l *lineage) selectOutputs(s *pg_query.SelectStmt, parent *scope) []OutputC
 	l.memo[s] = nil
 
 	sc := l.level(s.GetWithClause(), parent)
+	l.scopes[s] = sc
 	var out []OutputColumn
 	switch {
 	case s.GetOp() != pg_query.SetOperation_SETOP_NONE &&

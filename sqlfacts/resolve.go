@@ -159,7 +159,7 @@ func (l *lineage) unqualified(name string, sc *scope) ref {
 			break
 		}
 	}
-	return ref{srcs: acc.sorted(), direct: direct && found}
+	return ref{srcs: acc.sorted(), direct: direct && found, unresolved: !found}
 }
 
 // star expands * or q.* in a select list. Items whose columns are known

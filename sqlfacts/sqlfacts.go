@@ -134,6 +134,21 @@ type Facts struct {
 	// OutputColumns describes the rows the first statement returns: its
 	// select list, or RETURNING list for INSERT, UPDATE, DELETE and MERGE.
 	OutputColumns []OutputColumn `json:"output_columns"`
+
+	// FilterColumns holds every column the text uses other than as the
+	// value of an output column: in WHERE, JOIN ON and USING, GROUP BY,
+	// HAVING, ORDER BY and DISTINCT ON (an output name or position
+	// standing for its sources), windows, LIMIT and OFFSET, CASE
+	// conditions, aggregate FILTER and ORDER BY, arguments of functions
+	// in FROM, subqueries used as conditions (their select lists
+	// included), and values stored by INSERT, UPDATE, MERGE, ON CONFLICT,
+	// SELECT INTO and CREATE TABLE AS. Each of these decides which rows
+	// come back or what is stored, so a masked column used there can be
+	// guessed one query at a time. Tables are resolved through aliases,
+	// subqueries and CTEs as for output columns; Column "*" is a whole
+	// row; an empty Table is a name no FROM item may hold. Columns of
+	// EXPLAIN's statement and of DDL all count.
+	FilterColumns []ColumnRef `json:"filter_columns"`
 }
 
 // Explain describes an EXPLAIN statement.
@@ -244,6 +259,10 @@ func Analyze(sql string) (*Facts, error) {
 	first := tree.GetStmts()[0].GetStmt()
 	lin := newLineage()
 	outputs := lin.statement(first)
+	fl := newFilters(lin)
+	for _, raw := range tree.GetStmts() {
+		fl.statement(raw.GetStmt())
+	}
 	for _, name := range lin.calls.sorted() {
 		c.addFunction([]string{name})
 	}
@@ -252,6 +271,7 @@ func Analyze(sql string) (*Facts, error) {
 	f.StatementCount = len(tree.GetStmts())
 	f.Kind = primaryKind(first)
 	f.OutputColumns = outputs
+	f.FilterColumns = fl.sorted()
 	return f, nil
 }
 

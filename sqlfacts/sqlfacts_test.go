@@ -627,7 +627,7 @@ func TestFactsJSONHasArrays(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, k := range []string{"kinds", "tables_read", "tables_written", "functions",
-		"function_names", "operators", "row_locks", "output_columns"} {
+		"function_names", "operators", "row_locks", "output_columns", "filter_columns"} {
 		if _, ok := m[k].([]any); !ok {
 			t.Errorf("%s = %v (%T), want a JSON array", k, m[k], m[k])
 		}
