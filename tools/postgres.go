@@ -10,6 +10,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
@@ -193,7 +195,9 @@ func (*Postgres) Spec() Spec {
 			"rows": {"type": "array", "items": {"type": "array"}},
 			"row_count": {"type": "integer"}, "truncated": {"type": "boolean"},
 			"truncated_at": {"type": "string", "enum": ["max_rows", "max_output_bytes"]},
-			"command": {"type": "string"}, "rows_affected": {"type": "integer"}`),
+			"command": {"type": "string"}, "rows_affected": {"type": "integer"},
+			"error": {"type": "string", "description": "Why the statement failed; values it read are replaced by [value]."},
+			"sqlstate": {"type": "string"}`),
 		Kinds: []string{config.KindPostgres},
 	}
 }
@@ -287,7 +291,7 @@ func (p *Postgres) Run(ctx context.Context, c *Call, d policy.Decision, l Limits
 		_ = conn.Conn().PgConn().Conn().Close()
 		br.Close()
 		if qerr != nil {
-			return sqlError(qerr, l)
+			return sqlError(qerr, c.String("sql"), l)
 		}
 	} else {
 		closeErr := br.Close()
@@ -307,7 +311,7 @@ func (p *Postgres) Run(ctx context.Context, c *Call, d policy.Decision, l Limits
 			}
 		}
 		if qerr != nil {
-			return sqlError(qerr, l)
+			return sqlError(qerr, c.String("sql"), l)
 		}
 	}
 	conn.Release()
@@ -510,32 +514,338 @@ func maxBodyLen(l Limits) int {
 }
 
 // sqlError turns a database error into a result the model can act on.
-// A PostgreSQL error's message and code are shown (they describe the
-// statement, not the server); a row over the message limit says so;
-// anything else is internal.
-func sqlError(err error, l Limits) (*Result, error) {
+// A PostgreSQL error's code and message are shown, but a message may
+// quote the values that caused it (`invalid input syntax for type
+// integer: "4111..."`), so it is scrubbed first (see scrubPgError); a row
+// over the message limit says so; anything else is internal. sql is the
+// statement that failed.
+func sqlError(err error, sql string, l Limits) (*Result, error) {
 	var big *pgproto3.ExceededMaxBodyLenErr
 	if errors.As(err, &big) {
-		msg := fmt.Sprintf(errTooLarge, l.MaxOutputBytes)
-		return &Result{
-			Structured: map[string]any{"error": msg},
-			Failed:     true,
-		}, nil
+		return failedQuery(fmt.Sprintf(errTooLarge, l.MaxOutputBytes), ""), nil
 	}
 	var pe *pgconn.PgError
 	if errors.As(err, &pe) {
-		msg := fmt.Sprintf("PostgreSQL error %s: %s", pe.Code, pe.Message)
-		if pe.Hint != "" {
-			msg += " (hint: " + pe.Hint + ")"
+		msg, hint := scrubPgError(pe, sql)
+		msg = fmt.Sprintf("PostgreSQL error %s: %s", pe.Code, msg)
+		if hint != "" {
+			msg += " (hint: " + hint + ")"
 		}
-		return &Result{
-			Structured: map[string]any{"error": msg, "sqlstate": pe.Code},
-			Failed:     true,
-		}, nil
+		return failedQuery(msg, pe.Code), nil
 	}
 	if errors.Is(err, context.DeadlineExceeded) {
-		msg := "the statement did not finish within its time limit"
-		return &Result{Structured: map[string]any{"error": msg}, Failed: true}, nil
+		return failedQuery("the statement did not finish within its time limit", ""), nil
 	}
 	return nil, err
+}
+
+// failedQuery is the result of a query that did not complete. It has the
+// shape the output schema declares: clients validate structured content
+// against it even on error results, so columns and rows are empty arrays,
+// never null.
+func failedQuery(msg, sqlstate string) *Result {
+	s := map[string]any{"error": msg, "columns": []any{}, "rows": []any{}}
+	if sqlstate != "" {
+		s["sqlstate"] = sqlstate
+	}
+	return &Result{Structured: s, Failed: true}
+}
+
+// valuePlaceholder stands for a part of an error message that may be a
+// value read from the database.
+const valuePlaceholder = "[value]"
+
+// raisedWithheld replaces the text of an error a function raised.
+const raisedWithheld = "a database function raised this error; its text is " +
+	"withheld because it may carry data values"
+
+// scrubPgError returns an error's message and hint with every part that
+// may come from the data replaced by valuePlaceholder.
+//
+// PostgreSQL puts values in messages in many ways: quoted, without
+// escaping quotes inside them (`"x"4111"`); unquoted after a colon
+// (`encoding: 411111111`, `implemented: a.b.c`); and in class 42
+// messages too, when a value is used as a name (`token::regclass` gives
+// `relation "ghp_..." does not exist`). So the rules are:
+//
+//   - A message a function raised (RAISE, ASSERT, class P0) is withheld
+//     whole: its text is whatever the function chose, under any code.
+//   - Between the first and the last double quote: in a data exception
+//     (class 22) all of it is one placeholder. Elsewhere each quoted name
+//     is kept only when it is a word of the statement (or, in class 23,
+//     names a constraint, table or column, which come from the catalogue)
+//     and the text between quoted names is a few plain connecting words;
+//     otherwise all of it is one placeholder.
+//   - Outside quotes, a word is kept when it is plain prose (lowercase
+//     letters, a capitalised or upper-case word, an operator) or a word
+//     of the statement; a number, a dotted name or anything else is not.
+//
+// A name kept because the statement holds it is one the caller wrote, so
+// the kept text says nothing the caller did not send. Matching is by
+// whole word, so putting '0123456789' in a statement does not let
+// substr(card_number, 1, 1)::regclass show a digit.
+func scrubPgError(pe *pgconn.PgError, sql string) (msg, hint string) {
+	if strings.HasPrefix(pe.Code, "P0") || strings.Contains(pe.Where, " at RAISE") ||
+		strings.Contains(pe.Where, " at ASSERT") {
+		return raisedWithheld, ""
+	}
+	sc := errorScrubber{
+		words: statementWords(sql),
+		class: pe.Code[:min(2, len(pe.Code))],
+	}
+	msg = sc.scrub(pe.Message, false)
+	if pe.Hint != "" {
+		// "Perhaps you meant to reference the column \"c.card_number\"":
+		// the column comes from the catalogue, the alias from the statement.
+		hint = sc.scrub(pe.Hint, pe.Code == "42703")
+	}
+	return msg, hint
+}
+
+// errorScrubber scrubs one error's texts.
+type errorScrubber struct {
+	words map[string]bool // the statement's words, lower case
+	class string          // the SQLSTATE class, "22", "42", ...
+}
+
+// scrub applies the rules of scrubPgError to s. aliasColumn accepts a
+// quoted "alias.column" whose alias is a statement word.
+func (sc errorScrubber) scrub(s string, aliasColumn bool) string {
+	first, last := strings.IndexByte(s, '"'), strings.LastIndexByte(s, '"')
+	if first < 0 {
+		return sc.scrubWords(s)
+	}
+	span := `"` + valuePlaceholder + `"`
+	if sc.class != "22" && sc.quotedNamesKept(s[first:last+1], aliasColumn) {
+		span = s[first : last+1]
+	}
+	return sc.scrubWords(s[:first]) + span + sc.scrubWords(s[last+1:])
+}
+
+// quotedNamesKept reports whether span, which starts and ends with a
+// double quote, is quoted names joined by connecting words, every name
+// one that may be shown.
+func (sc errorScrubber) quotedNamesKept(span string, aliasColumn bool) bool {
+	parts := strings.Split(span, `"`)
+	// parts: "", name, between, name, ..., name, ""
+	if len(parts)%2 == 0 || len(parts) < 3 {
+		return false
+	}
+	for i := 1; i < len(parts)-1; i++ {
+		if i%2 == 0 {
+			if !connecting(parts[i]) {
+				return false
+			}
+			continue
+		}
+		name := parts[i]
+		switch {
+		case sc.class == "23" && name != "":
+		case sc.statementName(name):
+		case aliasColumn && sc.aliasColumn(name):
+		default:
+			return false
+		}
+	}
+	return true
+}
+
+// connectingWords may join two quoted names in a message (`column "a" of
+// relation "b"`, `... table "t" violates foreign key constraint "c"`).
+var connectingWords = map[string]bool{
+	"of": true, "for": true, "in": true, "on": true, "or": true,
+	"the": true, "relation": true, "table": true, "column": true,
+	"encoding": true, "type": true, "schema": true, "constraint": true,
+	"index": true, "violates": true, "foreign": true, "key": true,
+	"check": true, "unique": true, "exclusion": true,
+}
+
+// connecting reports whether s is one to four connecting words between
+// spaces.
+func connecting(s string) bool {
+	if len(s) < 3 || s[0] != ' ' || s[len(s)-1] != ' ' {
+		return false
+	}
+	words := strings.Split(s[1:len(s)-1], " ")
+	if len(words) > 4 {
+		return false
+	}
+	for _, w := range words {
+		if !connectingWords[w] {
+			return false
+		}
+	}
+	return true
+}
+
+// statementName reports whether name is a statement word, or a dotted
+// name whose every part is one.
+func (sc errorScrubber) statementName(name string) bool {
+	name = strings.ToLower(name)
+	if sc.words[name] {
+		return true
+	}
+	parts := strings.Split(name, ".")
+	if len(parts) < 2 {
+		return false
+	}
+	for _, p := range parts {
+		if !sc.words[p] {
+			return false
+		}
+	}
+	return true
+}
+
+// aliasColumn reports whether name is "alias.column" with the alias a
+// statement word and the column an identifier.
+func (sc errorScrubber) aliasColumn(name string) bool {
+	alias, col, ok := strings.Cut(strings.ToLower(name), ".")
+	return ok && sc.words[alias] && identifierLike(col)
+}
+
+// identifierLike reports whether s is a plain lowercase identifier.
+func identifierLike(s string) bool {
+	for i, r := range s {
+		if r != '_' && (r < 'a' || r > 'z') && (i == 0 || r < '0' || r > '9') {
+			return false
+		}
+	}
+	return s != ""
+}
+
+// scrubWords replaces each word of s (text outside quotes) that is not
+// plain prose or a statement name.
+func (sc errorScrubber) scrubWords(s string) string {
+	var b strings.Builder
+	for s != "" {
+		i := strings.IndexFunc(s, isWordBreak)
+		if i < 0 {
+			i = len(s)
+		}
+		if w := s[:i]; w != "" {
+			if proseWord(w) || sc.statementName(w) {
+				b.WriteString(w)
+			} else {
+				b.WriteString(valuePlaceholder)
+			}
+		}
+		if i == len(s) {
+			break
+		}
+		_, n := utf8.DecodeRuneInString(s[i:])
+		b.WriteString(s[i : i+n])
+		s = s[i+n:]
+	}
+	return b.String()
+}
+
+func isWordBreak(r rune) bool {
+	return unicode.IsSpace(r) || strings.ContainsRune(",;:()[]{}", r)
+}
+
+// proseWord reports whether w is a word of a message's own text: words
+// of letters, each lowercase, capitalised or upper case, joined by - / or
+// ' ("date/time", "not-null", "Perhaps", "FROM-clause", "SQL"), with an
+// optional full stop; or an operator ("=", "%%").
+func proseWord(w string) bool {
+	w = strings.TrimSuffix(w, ".")
+	if w == "" || strings.Trim(w, "+-*/<>=~!@#%^&|`?") == "" {
+		return true
+	}
+	joined := func(r rune) bool { return r == '-' || r == '/' || r == '\'' }
+	if joined(rune(w[0])) || joined(rune(w[len(w)-1])) {
+		return false
+	}
+	for _, part := range strings.FieldsFunc(w, joined) {
+		lower := strings.ToLower(part)
+		if strings.Trim(lower, "abcdefghijklmnopqrstuvwxyz") != "" {
+			return false
+		}
+		if part != lower && part != strings.ToUpper(part) &&
+			part[1:] != lower[1:] {
+			return false
+		}
+	}
+	return true
+}
+
+// statementWords returns the words of sql in lower case: identifiers
+// (quoted ones unquoted), keywords, numbers, parameters and the contents
+// of string constants. It need not parse exactly: every word it returns
+// is text the caller wrote.
+func statementWords(sql string) map[string]bool {
+	words := make(map[string]bool)
+	add := func(w string) {
+		if w != "" {
+			words[strings.ToLower(w)] = true
+		}
+	}
+	for i := 0; i < len(sql); {
+		c := sql[i]
+		switch {
+		case c == '\'' || c == '"':
+			text, n := quotedText(sql[i:], c)
+			add(text)
+			i += n
+		case c == '$' && dollarTag(sql[i:]) != "":
+			tag := dollarTag(sql[i:])
+			body := sql[i+len(tag):]
+			end := strings.Index(body, tag)
+			if end < 0 {
+				end = len(body)
+			}
+			add(body[:end])
+			i += len(tag) + min(end+len(tag), len(body))
+		case isSQLWordByte(c):
+			j := i
+			for j < len(sql) && isSQLWordByte(sql[j]) {
+				j++
+			}
+			add(sql[i:j])
+			i = j
+		default:
+			i++
+		}
+	}
+	return words
+}
+
+// quotedText returns the text of the quoted token at the start of s and
+// the token's length; a doubled quote stands for one.
+func quotedText(s string, q byte) (string, int) {
+	var b strings.Builder
+	for i := 1; i < len(s); i++ {
+		if s[i] != q {
+			b.WriteByte(s[i])
+			continue
+		}
+		if i+1 < len(s) && s[i+1] == q {
+			b.WriteByte(q)
+			i++
+			continue
+		}
+		return b.String(), i + 1
+	}
+	return b.String(), len(s)
+}
+
+// dollarTag returns the $tag$ opening s, or "".
+func dollarTag(s string) string {
+	for i := 1; i < len(s); i++ {
+		switch c := s[i]; {
+		case c == '$':
+			return s[:i+1]
+		case c == '_' || c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' ||
+			i > 1 && c >= '0' && c <= '9':
+		default:
+			return ""
+		}
+	}
+	return ""
+}
+
+func isSQLWordByte(c byte) bool {
+	return c == '_' || c == '$' || c >= '0' && c <= '9' || c >= 'a' && c <= 'z' ||
+		c >= 'A' && c <= 'Z' || c >= 0x80
 }
