@@ -190,6 +190,7 @@ func TestTypeScriptSDK(t *testing.T) {
 		{"op": "call", "name": "read_file", "arguments": map[string]any{"target": "workspace", "path": "../outside/shadow"}},
 		{"op": "call", "name": "run_shell", "arguments": map[string]any{"target": "nosuch", "command": "ls"}},
 		{"op": "call", "name": "run_shell", "arguments": map[string]any{"target": "local", "command": "cat README.md"}},
+		{"op": "call", "name": "query_database", "arguments": map[string]any{"target": "appdb", "sql": "SELECT 1/0"}},
 	}
 	opsPath := filepath.Join(f.dir, "ops.json")
 	b, _ := json.Marshal(ops)
@@ -213,7 +214,8 @@ func TestTypeScriptSDK(t *testing.T) {
 			if len(lines) != len(ops) {
 				t.Fatalf("%d results for %d operations:\n%s", len(lines), len(ops), out)
 			}
-			want := []string{"", "ok", "ok", "approval_", "denied", "invalid", "ok"}
+			// "failed": the tool ran and reported an error (a SQL error).
+			want := []string{"", "ok", "ok", "approval_", "denied", "invalid", "ok", "failed"}
 			for i, line := range lines {
 				var r map[string]any
 				must(t, json.Unmarshal([]byte(line), &r))
@@ -226,8 +228,8 @@ func TestTypeScriptSDK(t *testing.T) {
 				}
 				res, _ := r["result"].(map[string]any)
 				got := guardOutcome(res)
-				if want[i] == "ok" {
-					if got != "" || res["isError"] == true {
+				if want[i] == "ok" || want[i] == "failed" {
+					if got != "" || (res["isError"] == true) != (want[i] == "failed") {
 						t.Errorf("op %d: %s", i, line)
 					}
 				} else if !strings.HasPrefix(got, want[i]) {
