@@ -79,9 +79,13 @@ var inertTypes = map[string]bool{
 // maskRows masks the rows of a query result in place, column by column,
 // skipping columns of inertTypes.
 func (rm ResultMasker) maskRows(r *tools.Result, t *masking.Tally, counts masking.Counts) {
-	rows, ok := r.Structured["rows"].([]any)
+	raw, present := r.Structured["rows"]
+	if !present {
+		return // a failed query has none; adding the key would break the output schema
+	}
+	rows, ok := raw.([]any)
 	if !ok {
-		if v, changed := rm.maskTree(r.Structured["rows"], t, counts, 0); changed {
+		if v, changed := rm.maskTree(raw, t, counts, 0); changed {
 			r.Structured["rows"] = v
 		}
 		return

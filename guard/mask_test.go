@@ -443,3 +443,25 @@ func TestTransformedPlainTextIsKept(t *testing.T) {
 		})
 	}
 }
+
+// TestMaskingLeavesAFailedQueryAsItIs: a failed query's answer has no rows,
+// and masking must not add the key (a null there breaks the tool's output
+// schema for clients that check it), while its error is still masked.
+func TestMaskingLeavesAFailedQueryAsItIs(t *testing.T) {
+	m, err := masking.New(masking.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	res := &tools.Result{Failed: true, Structured: map[string]any{
+		"error": "PostgreSQL error 22P02: invalid input for ana@example.com"}}
+	d := policy.Decision{Outcome: policy.OutcomeAllow, Mask: defaultMask}
+	if _, err := (guard.ResultMasker{M: m}).MaskResult(tools.QueryDatabase, nil, res, d); err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := res.Structured["rows"]; ok {
+		t.Errorf("masking added rows: %v", res.Structured)
+	}
+	if e, _ := res.Structured["error"].(string); strings.Contains(e, "ana@example.com") {
+		t.Errorf("the error is not masked: %q", e)
+	}
+}
