@@ -5,14 +5,15 @@ import (
 	"google.golang.org/protobuf/reflect/protoreflect"
 )
 
-// filters gathers the columns a text uses other than as the value of an
-// output column: in WHERE, JOIN ON and USING, GROUP BY, HAVING, ORDER BY,
+// filters gathers the columns that decide which rows a text returns or
+// touches: in WHERE, JOIN ON and USING, GROUP BY, HAVING, ORDER BY,
 // DISTINCT ON, windows, LIMIT and OFFSET, CASE conditions, aggregate
-// FILTER and ORDER BY, arguments of functions in FROM, conditions and
-// select lists of subqueries used as conditions, and values written by
-// INSERT, UPDATE, MERGE or SELECT INTO. Any of these shapes which rows
-// come back (or what is stored), so a masked column used there can be
-// guessed one query or one row at a time.
+// FILTER and ORDER BY, arguments of functions in FROM, and conditions and
+// select lists of subqueries used as conditions. A masked column used
+// there can be guessed one query or one row at a time although it never
+// comes back. Values that are returned or stored (a select list, SET,
+// VALUES, INSERT ... SELECT) are the output lineage's business and the
+// approval of writes, not filters.
 //
 // Names are resolved with the lineage's levels, so aliases, subqueries
 // and CTEs lead to the table column as they do for output columns. A
@@ -32,15 +33,10 @@ func (f *filters) sorted() []ColumnRef { return f.acc.sorted() }
 // statement walks one top-level statement.
 func (f *filters) statement(n *pg_query.Node) {
 	switch {
-	case n.GetSelectStmt() != nil:
-		// SELECT INTO stores its select list instead of returning it.
-		f.query(n, nil, n.GetSelectStmt().GetIntoClause() == nil)
-	case isDML(n):
+	case n.GetSelectStmt() != nil, isDML(n):
 		f.query(n, nil, true)
 	default:
-		// EXPLAIN, CREATE TABLE AS, views, COPY (query), rules, cursors:
-		// no output column is a value of their queries, so every column
-		// they name counts.
+		// EXPLAIN, CREATE TABLE AS, views, COPY (query), rules, cursors.
 		f.generic(n.ProtoReflect())
 	}
 }
@@ -51,11 +47,12 @@ func isDML(n *pg_query.Node) bool {
 }
 
 // generic walks a statement the lineage does not model: every query found
-// is walked as a condition, and a column outside any query is unresolved.
+// is walked as one at the top, and a column outside any query (a DDL
+// expression) is unresolved.
 func (f *filters) generic(m protoreflect.Message) {
 	if n, ok := m.Interface().(*pg_query.Node); ok {
 		if n.GetSelectStmt() != nil || isDML(n) {
-			f.query(n, nil, false)
+			f.query(n, nil, true)
 			return
 		}
 		if cr := n.GetColumnRef(); cr != nil {
@@ -67,9 +64,12 @@ func (f *filters) generic(m protoreflect.Message) {
 }
 
 // query walks a query at a level below parent. value says that its select
-// list (or RETURNING list) is the value of output columns, or passes
-// through a FROM subquery or CTE where the lineage follows it; otherwise
-// the list itself is a condition (IN, ANY, EXISTS) or is stored.
+// list (or RETURNING list) is returned or stored, or passes through a FROM
+// subquery or CTE where the lineage follows it; otherwise the list itself
+// is a condition (IN, ANY, EXISTS, LIMIT).
+// TODO(filters): stored values (INSERT ... SELECT api_token, UPDATE SET
+// role = email, CREATE TABLE AS) copy a masked value where no mask rule
+// may name it; only the approval of writes stands in the way.
 func (f *filters) query(n *pg_query.Node, parent *scope, value bool) {
 	switch {
 	case n.GetSelectStmt() != nil:
@@ -79,7 +79,7 @@ func (f *filters) query(n *pg_query.Node, parent *scope, value bool) {
 		sc := f.scopeOf(n, s, parent)
 		f.ctes(sc)
 		if src := s.GetSelectStmt(); src != nil {
-			f.query(src, &scope{parent: sc.parent, ctes: sc.ctes}, false)
+			f.query(src, &scope{parent: sc.parent, ctes: sc.ctes}, true)
 		}
 		f.onConflict(s, sc)
 		f.list(s.GetReturningList(), sc, value)
@@ -88,7 +88,7 @@ func (f *filters) query(n *pg_query.Node, parent *scope, value bool) {
 		sc := f.scopeOf(n, s, parent)
 		f.ctes(sc)
 		f.from(s.GetFromClause(), sc)
-		f.list(s.GetTargetList(), sc, false)
+		f.list(s.GetTargetList(), sc, true)
 		f.expr(s.GetWhereClause(), sc)
 		f.list(s.GetReturningList(), sc, value)
 	case n.GetDeleteStmt() != nil:
@@ -104,8 +104,11 @@ func (f *filters) query(n *pg_query.Node, parent *scope, value bool) {
 		f.ctes(sc)
 		f.fromItem(s.GetSourceRelation(), sc)
 		f.expr(s.GetJoinCondition(), sc)
-		for _, w := range s.GetMergeWhenClauses() {
-			f.expr(w, sc)
+		for _, n := range s.GetMergeWhenClauses() {
+			w := n.GetMergeWhenClause()
+			f.expr(w.GetCondition(), sc)
+			f.list(w.GetTargetList(), sc, true)
+			f.list(w.GetValues(), sc, true)
 		}
 		f.list(s.GetReturningList(), sc, value)
 	}
@@ -167,8 +170,8 @@ func (f *filters) selectStmt(n *pg_query.Node, parent *scope, value bool) {
 	f.keys(s.GetGroupClause(), sc, outs, true)
 }
 
-// list walks a select, RETURNING or SET list: as output values when value
-// is set, else as conditions.
+// list walks a select, RETURNING, SET or VALUES list: as values returned
+// or stored when value is set, else as conditions.
 func (f *filters) list(items []*pg_query.Node, sc *scope, value bool) {
 	for _, it := range items {
 		if rt := it.GetResTarget(); rt != nil {
@@ -318,7 +321,7 @@ func (f *filters) onConflict(s *pg_query.InsertStmt, sc *scope) {
 		}
 		f.expr(inf.GetWhereClause(), inner)
 	}
-	f.list(oc.GetTargetList(), inner, false)
+	f.list(oc.GetTargetList(), inner, true)
 	f.expr(oc.GetWhereClause(), inner)
 }
 

@@ -361,7 +361,7 @@ func (l *lineage) exprCalls(n *pg_query.Node, sc *scope, out []Call) []Call {
 
 // childNodes calls f on every Node directly below m, not below those.
 func childNodes(m protoreflect.Message, f func(*pg_query.Node)) {
-	m.Range(func(fd protoreflect.FieldDescriptor, v protoreflect.Value) bool {
+	rangeInOrder(m, func(fd protoreflect.FieldDescriptor, v protoreflect.Value) bool {
 		if fd.Message() == nil || fd.IsMap() {
 			return true
 		}
@@ -452,7 +452,7 @@ func (l *lineage) collect(m protoreflect.Message, sc *scope, acc srcSet) {
 		}
 		return
 	}
-	m.Range(func(fd protoreflect.FieldDescriptor, v protoreflect.Value) bool {
+	rangeInOrder(m, func(fd protoreflect.FieldDescriptor, v protoreflect.Value) bool {
 		if fd.Message() == nil || fd.IsMap() {
 			return true
 		}

@@ -135,19 +135,19 @@ type Facts struct {
 	// select list, or RETURNING list for INSERT, UPDATE, DELETE and MERGE.
 	OutputColumns []OutputColumn `json:"output_columns"`
 
-	// FilterColumns holds every column the text uses other than as the
-	// value of an output column: in WHERE, JOIN ON and USING, GROUP BY,
-	// HAVING, ORDER BY and DISTINCT ON (an output name or position
-	// standing for its sources), windows, LIMIT and OFFSET, CASE
+	// FilterColumns holds every column, in any statement of the text,
+	// that decides which rows come back or are touched rather than being
+	// a value returned or stored: WHERE, JOIN ON and USING, GROUP BY,
+	// HAVING, ORDER BY and DISTINCT ON (an output name or position stands
+	// for that output's sources), windows, LIMIT and OFFSET, CASE
 	// conditions, aggregate FILTER and ORDER BY, arguments of functions
-	// in FROM, subqueries used as conditions (their select lists
-	// included), and values stored by INSERT, UPDATE, MERGE, ON CONFLICT,
-	// SELECT INTO and CREATE TABLE AS. Each of these decides which rows
-	// come back or what is stored, so a masked column used there can be
-	// guessed one query at a time. Tables are resolved through aliases,
-	// subqueries and CTEs as for output columns; Column "*" is a whole
-	// row; an empty Table is a name no FROM item may hold. Columns of
-	// EXPLAIN's statement and of DDL all count.
+	// in FROM, MERGE and ON CONFLICT conditions, and subqueries used as
+	// conditions, their select lists included. A masked column used
+	// there can be guessed one query at a time although it never comes
+	// back. Tables are resolved through aliases, subqueries and CTEs as
+	// for output columns, every candidate named; Column "*" is a whole
+	// row; an empty Table is a name no FROM item may hold (in DDL, every
+	// column outside a query).
 	FilterColumns []ColumnRef `json:"filter_columns"`
 }
 

@@ -660,7 +660,7 @@ func TestOutputColumnCalls(t *testing.T) {
 			`translate(_,"0123456789","abcdefghij")`},
 		{"operator and cast", "SELECT body || 'x'::text FROM t", "op:||() ::()"},
 		{"case", "SELECT CASE WHEN id > 1 THEN lower(body) END FROM t",
-			"expr:case_expr() expr:case_when() lower(_) op:>()"},
+			"expr:case_expr() expr:case_when() op:>() lower(_)"},
 		{"computed in a subquery", "SELECT x FROM (SELECT reverse(body) AS x FROM t) q", "?()"},
 		{"scalar subquery inside", "SELECT upper((SELECT body FROM t LIMIT 1))", "upper(_) ?()"},
 	}

@@ -295,10 +295,30 @@ var storedSetVia = map[protoreflect.Name]string{
 	"AlterFunctionStmt":    "function",
 }
 
+// rangeInOrder calls f on every populated field of m, in the order the
+// fields are declared (close to text order), until f returns false.
+// Message.Range promises no order: protobuf-go swaps neighbouring fields
+// by a hash of the binary, so facts kept in order (settings, the calls of
+// an output column) would change with an unrelated change to the code.
+// A Node holds one field, so its Range is kept.
+func rangeInOrder(m protoreflect.Message, f func(protoreflect.FieldDescriptor, protoreflect.Value) bool) {
+	if _, ok := m.Interface().(*pg_query.Node); ok {
+		m.Range(f)
+		return
+	}
+	fds := m.Descriptor().Fields()
+	for i := range fds.Len() {
+		fd := fds.Get(i)
+		if m.Has(fd) && !f(fd, m.Get(fd)) {
+			return
+		}
+	}
+}
+
 // children walks every message field of m except those named in skip.
 func (c *collector) children(m protoreflect.Message, sc *cteScope, write bool,
 	skip ...protoreflect.Name) {
-	m.Range(func(fd protoreflect.FieldDescriptor, v protoreflect.Value) bool {
+	rangeInOrder(m, func(fd protoreflect.FieldDescriptor, v protoreflect.Value) bool {
 		if fd.Message() == nil || fd.IsMap() || slices.Contains(skip, fd.Name()) {
 			return true
 		}
