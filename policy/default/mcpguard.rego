@@ -269,6 +269,75 @@ allowed if {
 	input.sql.read_only
 }
 
+# A masked column used anywhere but as an output value (WHERE, JOIN,
+# GROUP BY, HAVING, ORDER BY, DISTINCT ON, a window, LIMIT, a CASE
+# condition, a subquery's condition, a function in FROM, a value stored)
+# decides which rows come back, so its value can be guessed one query or
+# one row at a time even though the column itself comes back masked:
+#   WHERE ascii(substr(api_token, g, 1)) = n   spells the token in 40 rows,
+#   WHERE email = 'x@y'                         says whether the value exists.
+# The rule takes no exception, not even a join of two masked columns: a
+# join on email tells which emails two tables share.
+deny contains sprintf("the masked column %s.%s is used outside the select list (to filter, join, group, sort, limit or store rows): that lets its value be guessed one query at a time; select it instead (it comes back masked) or filter on another column", [ref.table, ref.column]) if {
+	input.tool == "query_database"
+	some ref in input.sql.filter_columns
+	ref.table != ""
+	ref.column != "*"
+	some rule in mask
+	mask_table_matches(rule.table, ref.table)
+	mask_column_matches(rule.column, ref.column)
+}
+
+deny contains sprintf("a whole row of %s is used outside the select list: it may hold a masked column whose value that lets be guessed; name the columns instead", [ref.table]) if {
+	input.tool == "query_database"
+	some ref in input.sql.filter_columns
+	ref.table != ""
+	ref.column == "*"
+	some rule in mask
+	mask_table_matches(rule.table, ref.table)
+}
+
+deny contains sprintf("the guard cannot tell which table the column %s used outside the select list comes from, and the statement reads %s, which may hold masked columns; qualify the column with its table", [ref.column, t]) if {
+	input.tool == "query_database"
+	some ref in input.sql.filter_columns
+	ref.table == ""
+	some t in input.sql.tables_read
+	some rule in mask
+	mask_table_matches(rule.table, t)
+}
+
+# mask_table_matches compares a mask rule's table ("*", "name" or
+# "schema.name") with a relation as sqlfacts writes it, as the guard's
+# masking does: names case-insensitively, and a rule without a schema
+# matches the table in any schema.
+mask_table_matches("*", _)
+
+mask_table_matches(rule, table) if {
+	rule != "*"
+	[rs, rt] := split_relation(rule)
+	[ts, tt] := split_relation(table)
+	lower(rt) == lower(tt)
+	mask_schema_matches(rs, ts)
+}
+
+mask_schema_matches("", _)
+
+mask_schema_matches(rs, "") if rs != ""
+
+mask_schema_matches(rs, ts) if {
+	rs != ""
+	lower(rs) == lower(ts)
+}
+
+mask_column_matches("*", _)
+
+mask_column_matches(rule, column) if lower(rule) == lower(column)
+
+# split_relation splits a relation at its last dot into schema and name.
+split_relation(rel) := [concat(".", array.slice(parts, 0, count(parts) - 1)), parts[count(parts) - 1]] if {
+	parts := split(rel, ".")
+}
+
 # Mask by where data comes from, not by the output name: the guard follows
 # each output column to its source table and column.
 default mask := []

@@ -18,7 +18,7 @@ sql_call(facts) := {
 		{
 			"statement_count": 1, "kind": "select", "kinds": ["select"], "read_only": true,
 			"tables_read": [], "tables_written": [], "functions": [], "function_names": [],
-			"write_without_where": false, "output_columns": [],
+			"write_without_where": false, "output_columns": [], "filter_columns": [],
 		},
 		facts,
 	),
@@ -114,4 +114,86 @@ test_ordinary_text_search_and_xml_allowed if {
 	every f in ["to_tsvector", "ts_rank", "ts_headline", "xpath", "xmlforest", "pg_get_viewdef", "lower"] {
 		sql_decision(calling(f)).outcome == "allow"
 	}
+}
+
+# ---------------------------------------------------------------- masked columns outside the output
+
+col(t, c) := {"table": t, "column": c}
+
+filtering(tables, refs) := {"tables_read": tables, "filter_columns": refs}
+
+outside_reason(d) if {
+	some r in d.reasons
+	contains(r, "used outside the select list")
+}
+
+# The oracle of the finding: api_token compared one character at a time.
+test_masked_column_in_a_filter_denied if {
+	every ref in [
+		col("integrations", "api_token"), col("customers", "card_number"),
+		col("staff", "email"), col("public.sessions", "token"), col("Staff", "EMAIL"),
+	] {
+		d := sql_decision(filtering(["integrations", "customers", "staff", "public.sessions"], [col("integrations", "name"), ref]))
+		d.outcome == "deny"
+		outside_reason(d)
+	}
+}
+
+test_unmasked_filter_join_and_sort_allowed if {
+	d := sql_decision(filtering(["customers", "orders"], [
+		col("customers", "id"), col("orders", "customer_id"), col("orders", "created_at"),
+	]))
+	d.outcome == "allow"
+	count(d.mask) > 0
+}
+
+# Selecting a masked column is masking's business, not a denial.
+test_masked_column_in_the_output_allowed if {
+	d := sql_decision({
+		"tables_read": ["staff"], "filter_columns": [col("staff", "login")],
+		"output_columns": [{"name": "email", "sources": [col("staff", "email")], "direct": true, "star": false}],
+	})
+	d.outcome == "allow"
+}
+
+test_whole_row_outside_the_output_denied if {
+	d := sql_decision(filtering(["integrations"], [col("integrations", "*")]))
+	d.outcome == "deny"
+	some r in d.reasons
+	contains(r, "a whole row of integrations")
+}
+
+test_unresolved_column_denied_when_a_table_is_read if {
+	d := sql_decision(filtering(["customers"], [col("", "zz")]))
+	d.outcome == "deny"
+	some r in d.reasons
+	contains(r, "cannot tell which table the column zz")
+}
+
+test_unresolved_column_allowed_without_tables if {
+	sql_decision(filtering([], [col("", "zz")])).outcome == "allow"
+}
+
+# The rules follow the decision's own mask: a policy that masks only
+# public.customers.email denies that column and nothing else.
+narrow_mask := [{"table": "public.customers", "column": "email", "strategy": "redact", "keep": 0, "transformed": "mask"}]
+
+narrow_decision(facts) := d if {
+	d := mcpguard.decision with input as sql_call(facts) with mcpguard.mask as narrow_mask
+}
+
+test_rules_follow_the_mask_tables if {
+	every ref in [col("customers", "email"), col("public.customers", "EMAIL"), col("PUBLIC.Customers", "email"), col("customers", "*")] {
+		narrow_decision(filtering(["customers"], [ref])).outcome == "deny"
+	}
+	every ref in [col("orders", "email"), col("other.customers", "email"), col("customers", "id"), col("orders", "*")] {
+		narrow_decision(filtering(["customers", "orders"], [ref])).outcome == "allow"
+	}
+	narrow_decision(filtering(["orders"], [col("", "zz")])).outcome == "allow"
+	narrow_decision(filtering(["customers"], [col("", "zz")])).outcome == "deny"
+}
+
+test_no_mask_no_filter_denial if {
+	d := mcpguard.decision with input as sql_call(filtering(["staff"], [col("staff", "email")])) with mcpguard.mask as []
+	d.outcome == "allow"
 }
