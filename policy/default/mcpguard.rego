@@ -288,7 +288,7 @@ deny contains sprintf("the masked column %s.%s is used outside the select list (
 	mask_column_matches(rule.column, ref.column)
 }
 
-deny contains sprintf("a whole row of %s is used outside the select list: it may hold a masked column whose value that lets be guessed; name the columns instead", [ref.table]) if {
+deny contains sprintf("a whole row of %s is used outside the select list: it may hold a masked column, whose value could then be guessed; name the columns instead", [ref.table]) if {
 	input.tool == "query_database"
 	some ref in input.sql.filter_columns
 	ref.table != ""
