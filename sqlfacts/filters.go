@@ -353,8 +353,14 @@ func (f *filters) value(n *pg_query.Node, sc *scope) {
 		return
 	case n.GetFuncCall() != nil:
 		fc := n.GetFuncCall()
+		srf := setReturningFunctions.has(lastString(fc.GetFuncname()))
 		for _, a := range fc.GetArgs() {
-			f.value(a, sc)
+			if srf {
+				// How many rows it yields depends on the arguments.
+				f.expr(a, sc)
+			} else {
+				f.value(a, sc)
+			}
 		}
 		for _, o := range fc.GetAggOrder() {
 			if fc.GetAggWithinGroup() {
@@ -419,3 +425,17 @@ func (f *filters) add(r ref, name string) {
 	}
 	f.acc.add(r.srcs...)
 }
+
+// setReturningFunctions are built-in functions that yield a set of rows,
+// so called in a select list they decide how many rows come back. A
+// user-defined one is not known here.
+var setReturningFunctions = setOf(
+	"generate_series", "generate_subscripts", "unnest", "regexp_matches",
+	"regexp_split_to_table", "string_to_table", "json_array_elements",
+	"json_array_elements_text", "jsonb_array_elements",
+	"jsonb_array_elements_text", "json_each", "json_each_text", "jsonb_each",
+	"jsonb_each_text", "json_object_keys", "jsonb_object_keys",
+	"json_populate_recordset", "jsonb_populate_recordset",
+	"json_to_recordset", "jsonb_to_recordset", "jsonb_path_query",
+	"ts_debug", "ts_parse", "ts_stat",
+)

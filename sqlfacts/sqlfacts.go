@@ -141,7 +141,9 @@ type Facts struct {
 	// HAVING, ORDER BY and DISTINCT ON (an output name or position stands
 	// for that output's sources), windows, LIMIT and OFFSET, CASE
 	// conditions, aggregate FILTER and ORDER BY, arguments of functions
-	// in FROM, MERGE and ON CONFLICT conditions, and subqueries used as
+	// in FROM and of built-in set-returning functions anywhere (they
+	// decide how many rows come back), MERGE and ON CONFLICT conditions,
+	// and subqueries used as
 	// conditions, their select lists included. A masked column used
 	// there can be guessed one query at a time although it never comes
 	// back. Tables are resolved through aliases, subqueries and CTEs as
