@@ -280,16 +280,49 @@ allowed if {
 # join on email tells which emails two tables share.
 deny contains sprintf("the masked column %s.%s is used outside the select list (to filter, join, group, sort, limit or store rows): that lets its value be guessed one query at a time; select it instead (it comes back masked) or filter on another column", [ref.table, ref.column]) if {
 	input.tool == "query_database"
+	filter_suspect
 	some ref in input.sql.filter_columns
 	ref.table != ""
 	ref.column != "*"
+	mask_may_cover(ref.column)
 	some rule in mask
 	mask_table_matches(rule.table, ref.table)
 	mask_column_matches(rule.column, ref.column)
 }
 
+# mask_may_cover(column) holds when some mask rule names column, or any
+# column: one set lookup settles an ordinary filter column, before the
+# rules are matched one by one.
+mask_may_cover(_) if "*" in mask_column_names
+
+mask_may_cover(column) if lower(column) in mask_column_names
+
+mask_column_names := {lower(rule.column) | some rule in mask}
+
+# filter_suspect holds when a filter column may meet a mask rule: its name
+# is one a rule names, a rule names any column, it is a whole row, or its
+# table is unknown. Most statements filter on ids, dates and states, and
+# this settles them with two set operations instead of matching every
+# filter column against every rule.
+filter_suspect if count(filter_column_names & mask_column_names) > 0
+
+filter_suspect if "*" in filter_column_names
+
+filter_suspect if {
+	"*" in mask_column_names
+	count(input.sql.filter_columns) > 0
+}
+
+filter_suspect if {
+	some ref in input.sql.filter_columns
+	ref.table == ""
+}
+
+filter_column_names := {lower(ref.column) | some ref in input.sql.filter_columns}
+
 deny contains sprintf("a whole row of %s is used outside the select list: it may hold a masked column, whose value could then be guessed; name the columns instead", [ref.table]) if {
 	input.tool == "query_database"
+	filter_suspect
 	some ref in input.sql.filter_columns
 	ref.table != ""
 	ref.column == "*"
@@ -299,6 +332,7 @@ deny contains sprintf("a whole row of %s is used outside the select list: it may
 
 deny contains sprintf("the guard cannot tell which table the column %s used outside the select list comes from, and the statement reads %s, which may hold masked columns; qualify the column with its table", [ref.column, t]) if {
 	input.tool == "query_database"
+	filter_suspect
 	some ref in input.sql.filter_columns
 	ref.table == ""
 	some t in input.sql.tables_read
