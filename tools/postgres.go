@@ -290,6 +290,13 @@ func (p *Postgres) Run(ctx context.Context, c *Call, d policy.Decision, l Limits
 		// Closing it also ends the transaction.
 		_ = conn.Conn().PgConn().Conn().Close()
 		br.Close()
+		// pgx may not have noticed (the rest of a small result was
+		// already buffered), so the connection would go back to the pool
+		// looking healthy: take it out of the pool instead, or the next
+		// call would be handed a dead connection.
+		dead := conn.Hijack()
+		released = true
+		_ = dead.Close(ctx)
 		if qerr != nil {
 			return sqlError(qerr, c.String("sql"), l)
 		}
@@ -314,8 +321,10 @@ func (p *Postgres) Run(ctx context.Context, c *Call, d policy.Decision, l Limits
 			return sqlError(qerr, c.String("sql"), l)
 		}
 	}
-	conn.Release()
-	released = true
+	if !released {
+		conn.Release()
+		released = true
+	}
 	p.resolveSources(ctx, pool, c.Target.Name, fields, res.Columns)
 	res.TableColumns = func(table string) ([]string, bool) {
 		return p.tableColumns(callCtx, pool, c.Target.Name, table)

@@ -85,6 +85,24 @@ func TestPostgresRowCapStopsTheQuery(t *testing.T) {
 	}
 }
 
+// TestPostgresRowCapOnABufferedResult: when the rows past the cap were
+// already read into pgx's buffer, dropping the connection goes unnoticed
+// by pgx, and the pool must still not hand that connection out again.
+func TestPostgresRowCapOnABufferedResult(t *testing.T) {
+	p, target, _ := pgTool(t)
+	for i := range 5 {
+		res := query(t, p, target, "SELECT g FROM generate_series(1, 200) g", policy.Decision{},
+			Limits{MaxRows: 100, TimeoutSeconds: 10})
+		if res.Failed || res.Structured["truncated"] != true {
+			t.Fatalf("round %d: %+v", i, res.Structured)
+		}
+		res = query(t, p, target, "SELECT 1 AS one", policy.Decision{}, pgLimits)
+		if res.Failed {
+			t.Fatalf("round %d: the next query failed: %+v", i, res.Structured)
+		}
+	}
+}
+
 func TestPostgresTimeout(t *testing.T) {
 	p, target, _ := pgTool(t)
 	res := query(t, p, target, "SELECT pg_sleep(5)", policy.Decision{}, Limits{MaxRows: 10, TimeoutSeconds: 1})
