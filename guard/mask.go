@@ -693,6 +693,20 @@ func readable(calls []sqlfacts.Call) (ok, pieces bool) {
 	return true, pieces
 }
 
+// codePointCalls turn text into the numbers of its characters or bytes.
+var codePointCalls = map[string]bool{"ascii": true, "get_byte": true,
+	"get_bit": true, "unicode_assigned": true}
+
+// codePoints reports whether calls read a text's characters as numbers.
+func codePoints(calls []sqlfacts.Call) bool {
+	for _, c := range calls {
+		if codePointCalls[c.Name] {
+			return true
+		}
+	}
+	return false
+}
+
 // backrefs counts the group references (\1 to \9) in a replacement.
 func backrefs(repl string) int {
 	n := 0
@@ -722,9 +736,17 @@ func (rm ResultMasker) maskTransformed(sf *sqlfacts.Facts, r *tools.Result, cove
 		}
 		canRead, pieces := readable(calls)
 		whole := !canRead || pieces && rm.joinedFinding(rows, i, calls)
+		codes := codePoints(calls)
 		for _, row := range rows {
 			vals, _ := row.([]any)
-			if i >= len(vals) || !hasText(vals[i], 0) {
+			if i >= len(vals) || vals[i] == nil || !codes && !hasText(vals[i], 0) {
+				continue
+			}
+			if codes {
+				// Text turned into numbers, a character or a byte at a
+				// time, spells the text out across rows.
+				vals[i] = transformedMarker
+				counts["transformed_text"]++
 				continue
 			}
 			if whole || rm.viewFinding(vals[i], calls) {

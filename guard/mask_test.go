@@ -465,3 +465,30 @@ func TestMaskingLeavesAFailedQueryAsItIs(t *testing.T) {
 		t.Errorf("the error is not masked: %q", e)
 	}
 }
+
+// TestCodePointsOfFreeTextAreMasked: a text read one character at a time
+// as numbers (ascii over substr, one row per position) spells it out, so
+// those numbers are masked; the position column stays.
+func TestCodePointsOfFreeTextAreMasked(t *testing.T) {
+	f := newMaskFixture(t)
+	for _, sql := range []string{
+		"SELECT g, ascii(substr(body, g, 1)) AS c FROM support_tickets, generate_series(1, 200) g WHERE id = 1 ORDER BY g",
+		"SELECT g, get_byte(convert_to(body, 'UTF8'), g) AS c FROM support_tickets, generate_series(0, 199) g WHERE id = 1 ORDER BY g",
+	} {
+		res, facts := f.run(t, sql)
+		rows, _ := res.Structured["rows"].([]any)
+		if len(rows) < 100 {
+			t.Fatalf("%s: %d rows, the test proves nothing", sql, len(rows))
+		}
+		f.mask(t, res, facts)
+		for _, row := range rows {
+			vals := row.([]any)
+			if vals[1] != "[MASKED:transformed_text]" {
+				t.Fatalf("%s: code point left: %v", sql, vals)
+			}
+			if _, ok := vals[0].(string); ok {
+				t.Fatalf("%s: the position was masked: %v", sql, vals)
+			}
+		}
+	}
+}
