@@ -4,6 +4,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 
 	pg_query "github.com/pganalyze/pg_query_go/v6"
 	"google.golang.org/protobuf/reflect/protoreflect"
@@ -295,8 +296,10 @@ var storedSetVia = map[protoreflect.Name]string{
 	"AlterFunctionStmt":    "function",
 }
 
-// rangeInOrder calls f on every populated field of m, in the order the
-// fields are declared (close to text order), until f returns false.
+// rangeInOrder calls f on every populated message field of m (lists of
+// messages included, maps left out: every caller walks only the tree), in
+// the order the fields are declared (close to text order), until f
+// returns false.
 // Message.Range promises no order: protobuf-go swaps neighbouring fields
 // by a hash of the binary, so facts kept in order (settings, the calls of
 // an output column) would change with an unrelated change to the code.
@@ -306,13 +309,33 @@ func rangeInOrder(m protoreflect.Message, f func(protoreflect.FieldDescriptor, p
 		m.Range(f)
 		return
 	}
-	fds := m.Descriptor().Fields()
-	for i := range fds.Len() {
-		fd := fds.Get(i)
+	for _, fd := range messageFields(m.Descriptor()) {
 		if m.Has(fd) && !f(fd, m.Get(fd)) {
 			return
 		}
 	}
+}
+
+// messageFieldsOf caches messageFields by message descriptor.
+var messageFieldsOf sync.Map
+
+// messageFields returns the fields of md that hold messages or lists of
+// them, in declared order: most fields of a parse node are locations,
+// names and flags, and asking each whether it is set cost more than the
+// walk itself.
+func messageFields(md protoreflect.MessageDescriptor) []protoreflect.FieldDescriptor {
+	if v, ok := messageFieldsOf.Load(md); ok {
+		return v.([]protoreflect.FieldDescriptor)
+	}
+	var out []protoreflect.FieldDescriptor
+	fds := md.Fields()
+	for i := range fds.Len() {
+		if fd := fds.Get(i); fd.Message() != nil && !fd.IsMap() {
+			out = append(out, fd)
+		}
+	}
+	messageFieldsOf.Store(md, out)
+	return out
 }
 
 // children walks every message field of m except those named in skip.
