@@ -1,7 +1,6 @@
 package sqlfacts
 
 import (
-	"encoding/json"
 	"strings"
 	"testing"
 )
@@ -126,11 +125,7 @@ func TestFilterColumns(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			f := analyzeOK(t, tt.sql)
-			got, _ := json.Marshal(f.FilterColumns)
-			exp, _ := json.Marshal(tt.want)
-			if string(got) != string(exp) {
-				t.Errorf("filter columns\n got %s\nwant %s", got, exp)
-			}
+			sameJSON(t, "filter columns", f.FilterColumns, tt.want)
 		})
 	}
 }

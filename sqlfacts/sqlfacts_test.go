@@ -542,11 +542,7 @@ func TestOutputColumns(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			f := analyzeOK(t, tt.sql)
 			// Calls are checked in TestOutputColumnCalls.
-			got, _ := json.Marshal(f.OutputColumns)
-			exp, _ := json.Marshal(tt.want)
-			if string(got) != string(exp) {
-				t.Errorf("output columns\n got %s\nwant %s", got, exp)
-			}
+			sameJSON(t, "output columns", f.OutputColumns, tt.want)
 		})
 	}
 }
@@ -683,5 +679,15 @@ func TestOutputColumnCalls(t *testing.T) {
 				t.Errorf("calls %q, want %q", got, tt.want)
 			}
 		})
+	}
+}
+
+// sameJSON fails unless got and want encode to the same JSON.
+func sameJSON(t *testing.T, what string, got, want any) {
+	t.Helper()
+	g, _ := json.Marshal(got)
+	w, _ := json.Marshal(want)
+	if string(g) != string(w) {
+		t.Errorf("%s\n got %s\nwant %s", what, g, w)
 	}
 }
