@@ -142,18 +142,27 @@ func (f *filters) selectStmt(n *pg_query.Node, parent *scope, value bool) {
 	f.ctes(sc)
 	outs := f.l.selectOutputs(s, parent)
 
+	// INTERSECT, EXCEPT and UNION without ALL compare whole rows of their
+	// arms, and a plain DISTINCT compares the rows it returns: which rows
+	// come back, and how many, then depends on every value of the select
+	// list, so the select list counts as a condition.
+	compares := s.GetOp() != pg_query.SetOperation_SETOP_NONE &&
+		(s.GetOp() != pg_query.SetOperation_SETOP_UNION || !s.GetAll())
+	if d := s.GetDistinctClause(); len(d) > 0 && d[0].GetNode() == nil {
+		compares = true
+	}
 	if s.GetLarg() != nil || s.GetRarg() != nil {
 		for _, arm := range []*pg_query.SelectStmt{s.GetLarg(), s.GetRarg()} {
 			if arm != nil {
-				f.selectStmt(&pg_query.Node{Node: &pg_query.Node_SelectStmt{SelectStmt: arm}}, sc, value)
+				f.selectStmt(&pg_query.Node{Node: &pg_query.Node_SelectStmt{SelectStmt: arm}}, sc, value && !compares)
 			}
 		}
 	}
 	for _, row := range s.GetValuesLists() {
-		f.list(row.GetList().GetItems(), sc, value)
+		f.list(row.GetList().GetItems(), sc, value && !compares)
 	}
 	f.from(s.GetFromClause(), sc)
-	f.list(s.GetTargetList(), sc, value)
+	f.list(s.GetTargetList(), sc, value && !compares)
 	f.expr(s.GetWhereClause(), sc)
 	f.expr(s.GetHavingClause(), sc)
 	for _, w := range s.GetWindowClause() {
