@@ -498,15 +498,55 @@ func recursiveRead(base string, args []arg) (rec, hidden, follow bool) {
 		case "git":
 			// git grep reads every tracked file below its pathspecs (and,
 			// with --no-index or --untracked, the others too); git diff
-			// --no-index compares two trees of plain files. Dot files are
-			// read like any other.
-			if len(args) > 0 && !args[0].dyn && (args[0].val == "grep" ||
-				args[0].val == "diff" && v == "--no-index") {
+			// --no-index compares two trees of plain files; git show, git
+			// diff, and git log or whatchanged with a patch print the
+			// contents of tracked files, as they are or as they were,
+			// named by no argument. Dot files are read like any other.
+			if i == 0 && gitReadsTree(args) {
 				rec, hidden = true, true
 			}
 		}
 	}
 	return rec, hidden, follow
+}
+
+// gitReadsTree reports whether git, run with args (its subcommand first),
+// prints the contents of files no argument names: grep, show and diff do
+// unless only statistics or names are asked for, log and whatchanged do
+// with a patch.
+func gitReadsTree(args []arg) bool {
+	if len(args) == 0 || args[0].dyn {
+		return false
+	}
+	patch, summary := false, false
+	for _, x := range args[1:] {
+		v := x.val
+		switch {
+		case x.dyn:
+			patch = true // unknown: count it as asking for contents
+		case v == "-p", v == "-u", v == "--cc", v == "-c", v == "-m",
+			strings.HasPrefix(v, "--patch"), strings.HasPrefix(v, "--word-diff"),
+			strings.HasPrefix(v, "--color-words"), strings.HasPrefix(v, "--diff-merges"),
+			strings.HasPrefix(v, "-G"), strings.HasPrefix(v, "-S"), strings.HasPrefix(v, "-L"):
+			patch = true
+		case v == "-s", v == "--no-patch", v == "--name-only", v == "--name-status",
+			v == "--summary", strings.HasPrefix(v, "--stat"), v == "--numstat",
+			v == "--shortstat", strings.HasPrefix(v, "--dirstat"), v == "--quiet",
+			v == "--exit-code":
+			summary = true
+		case len(v) > 1 && v[0] == '-' && v[1] != '-' && strings.ContainsAny(v[1:], "pu"):
+			patch = true // a cluster such as -1p
+		}
+	}
+	switch args[0].val {
+	case "grep":
+		return true
+	case "show", "diff":
+		return patch || !summary
+	case "log", "whatchanged":
+		return patch
+	}
+	return false
 }
 
 // walkPaths returns facts for what a recursive reader reaches below the

@@ -217,8 +217,20 @@ func TestRecursiveReaders(t *testing.T) {
 			[]string{".env", ".ssh", "id_rsa", "hard"}},
 		{"git diff --no-index", "git diff --no-index sub .", "git",
 			[]string{".env", ".ssh", "id_rsa", "hard"}},
-		{"git diff reads no tree", "git diff", "git", nil},
-		{"git log reads no tree", "git log -- grep", "git", nil},
+		{"git diff prints tracked files", "git diff HEAD~2 HEAD", "git",
+			[]string{".env", ".ssh", "id_rsa", "hard"}},
+		{"git show prints tracked files", "git show 3518dcde", "git",
+			[]string{".env", ".ssh", "id_rsa", "hard"}},
+		{"git log -p prints tracked files", "git log -p --all", "git",
+			[]string{".env", ".ssh", "id_rsa", "hard"}},
+		{"git log -1 -p clustered", "git log -1p", "git",
+			[]string{".env", ".ssh", "id_rsa", "hard"}},
+		{"git log without a patch reads no tree", "git log --oneline -- grep", "git", nil},
+		{"git status reads no tree", "git status --short", "git", nil},
+		{"git diff --stat reads no tree", "git diff --exit-code --stat", "git", nil},
+		{"git show --name-only reads no tree", "git show --name-only HEAD", "git", nil},
+		{"git diff --stat -p prints tracked files", "git diff --stat -p", "git",
+			[]string{".env", ".ssh", "id_rsa", "hard"}},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
