@@ -217,6 +217,10 @@ type OutputColumn struct {
 	// a direct column. The guard uses them to read transformed text back;
 	// they are not part of the policy input.
 	Calls []Call `json:"-"`
+	// CallNames are the names of Calls, for the policy: "::" for a cast,
+	// "op:/" for an operator, "?" for what the parser cannot see. Empty
+	// for a direct column.
+	CallNames []string `json:"calls"`
 }
 
 // Call is one function, operator ("op:||") or cast ("::") of an
@@ -272,6 +276,13 @@ func Analyze(sql string) (*Facts, error) {
 	f := c.facts()
 	f.StatementCount = len(tree.GetStmts())
 	f.Kind = primaryKind(first)
+	for i := range outputs {
+		names := make([]string, len(outputs[i].Calls))
+		for j, c := range outputs[i].Calls {
+			names[j] = c.Name
+		}
+		outputs[i].CallNames = names
+	}
 	f.OutputColumns = outputs
 	f.FilterColumns = fl.sorted()
 	return f, nil

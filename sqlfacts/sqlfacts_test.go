@@ -541,7 +541,10 @@ func TestOutputColumns(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			f := analyzeOK(t, tt.sql)
-			// Calls are checked in TestOutputColumnCalls.
+			// Calls (and their names) are checked in TestOutputColumnCalls.
+			for i := range f.OutputColumns {
+				f.OutputColumns[i].CallNames = nil
+			}
 			sameJSON(t, "output columns", f.OutputColumns, tt.want)
 		})
 	}
@@ -677,6 +680,15 @@ func TestOutputColumnCalls(t *testing.T) {
 			}
 			if got := strings.Join(parts, " "); got != tt.want {
 				t.Errorf("calls %q, want %q", got, tt.want)
+			}
+			oc := f.OutputColumns[0]
+			if len(oc.CallNames) != len(oc.Calls) {
+				t.Fatalf("call names %q for %d calls", oc.CallNames, len(oc.Calls))
+			}
+			for i, c := range oc.Calls {
+				if oc.CallNames[i] != c.Name {
+					t.Errorf("call name %d is %q, want %q", i, oc.CallNames[i], c.Name)
+				}
 			}
 		})
 	}

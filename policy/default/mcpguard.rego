@@ -340,6 +340,36 @@ deny contains sprintf("the guard cannot tell which table the column %s used outs
 	mask_table_matches(rule.table, t)
 }
 
+# A masked column inside an expression that can fail (a division, a cast,
+# a function given a number computed from it, a subquery) lets the
+# statement's success or failure say something about the value, one query
+# at a time: SELECT 1/(ascii(email)-97) fails only when the email starts
+# with "a". Over a masked column only calls that cannot fail are allowed;
+# the value then comes back masked whole.
+calls_safe_over_masked := {
+	"lower", "upper", "initcap", "length", "char_length", "octet_length",
+	"bit_length", "count", "max", "min", "btrim", "trim", "ltrim", "rtrim",
+	"reverse", "md5", "concat", "concat_ws", "coalesce", "nullif", "op:||",
+	"string_agg", "array_agg", "json_agg", "jsonb_agg", "to_json",
+	"to_jsonb", "row_to_json", "json_build_object", "jsonb_build_object",
+	"json_build_array", "jsonb_build_array", "quote_literal",
+	"quote_nullable", "quote_ident",
+}
+
+deny contains sprintf("the masked column %s.%s goes through %s, which may fail depending on its value, and whether the statement fails would tell something about the value; select the column itself (it comes back masked)", [src.table, src.column, call]) if {
+	input.tool == "query_database"
+	some out in input.sql.output_columns
+	not out.direct
+	some call in out.calls
+	not call in calls_safe_over_masked
+	some src in out.sources
+	src.column != "*"
+	mask_may_cover(src.column)
+	some rule in mask
+	mask_table_matches(rule.table, src.table)
+	mask_column_matches(rule.column, src.column)
+}
+
 # mask_table_matches compares a mask rule's table ("*", "name" or
 # "schema.name") with a relation as sqlfacts writes it, as the guard's
 # masking does: names case-insensitively, and a rule without a schema

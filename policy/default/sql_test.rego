@@ -197,3 +197,39 @@ test_no_mask_no_filter_denial if {
 	d := mcpguard.decision with input as sql_call(filtering(["staff"], [col("staff", "email")])) with mcpguard.mask as []
 	d.outcome == "allow"
 }
+
+# ---------------------------------------------------------------- masked columns in expressions that can fail
+
+computed(calls, src) := {
+	"tables_read": [src.table], "filter_columns": [],
+	"output_columns": [{"name": "?column?", "sources": [src], "direct": false, "star": false, "calls": calls}],
+}
+
+may_fail_reason(d) if {
+	some r in d.reasons
+	contains(r, "may fail depending on its value")
+}
+
+# 1/(ascii(email)-97) fails only when the email starts with "a".
+test_masked_column_in_a_failing_expression_denied if {
+	every calls in [
+		["op:/", "op:-", "ascii"], ["::"], ["substr", "op:-", "ascii"], ["?"],
+		["expr:case_expr", "expr:case_when", "op:>", "op:/"],
+	] {
+		d := sql_decision(computed(calls, col("customers", "email")))
+		d.outcome == "deny"
+		may_fail_reason(d)
+	}
+}
+
+test_masked_column_through_calls_that_cannot_fail_allowed if {
+	every calls in [["lower"], ["count"], ["op:||"], ["upper", "btrim"], ["row_to_json"]] {
+		d := sql_decision(computed(calls, col("customers", "email")))
+		d.outcome == "allow"
+	}
+}
+
+test_unmasked_column_in_a_failing_expression_allowed if {
+	d := sql_decision(computed(["op:/", "op:-", "ascii"], col("customers", "company")))
+	d.outcome == "allow"
+}
