@@ -5,6 +5,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"syscall"
 
@@ -567,11 +568,37 @@ func (a *analyzer) walkPaths(base string, args []arg, paths []PathFact) []PathFa
 	if len(roots) == 0 && a.cwdOK {
 		roots = append(roots, a.pathFact(".", false))
 	}
+	// git reads the whole repository whatever directory it runs in (git
+	// show in a subdirectory prints a commit's every file), except with
+	// --no-index, which reads the paths it is given.
+	if base == "git" && a.cwdOK && !slices.ContainsFunc(args, func(x arg) bool {
+		return x.val == "--no-index"
+	}) {
+		if top := a.gitTop(); top != "" {
+			roots = []PathFact{a.pathFact(top, false)}
+		}
+	}
 	var out []PathFact
 	for _, root := range roots {
 		out = append(out, a.walk(root, hidden, follow)...)
 	}
 	return out
+}
+
+// gitTop returns the top of the git work tree holding the working
+// directory (the nearest directory with a .git entry), or "".
+func (a *analyzer) gitTop() string {
+	dir := a.physical(a.cwd)
+	for {
+		if _, err := os.Lstat(filepath.Join(dir, ".git")); err == nil {
+			return dir
+		}
+		parent := filepath.Dir(dir)
+		if parent == dir {
+			return ""
+		}
+		dir = parent
+	}
 }
 
 // walk lists the notable entries below one directory.

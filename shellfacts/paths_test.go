@@ -253,3 +253,33 @@ func TestRecursiveReaders(t *testing.T) {
 		})
 	}
 }
+
+// TestGitReadsTheWholeRepository: git show in a subdirectory prints every
+// file of a commit, so the walk starts at the top of the work tree.
+func TestGitReadsTheWholeRepository(t *testing.T) {
+	fx, _ := pathFixture(t)
+	if err := os.Mkdir(filepath.Join(fx.work, ".git"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		cmd  string
+		want bool // .env found below
+	}{
+		{"cd sub && git show HEAD", true},
+		{"cd sub && git log -p", true},
+		{"cd sub && git diff --no-index . /dev/null", false},
+		{"cd sub && git log --oneline", false},
+	} {
+		f, err := Analyze(tc.cmd, fx.opts())
+		if err != nil {
+			t.Fatal(err)
+		}
+		found := false
+		for _, p := range command(t, f, "git").Paths {
+			found = found || p.Below && filepath.Base(p.Resolved) == ".env"
+		}
+		if found != tc.want {
+			t.Errorf("%s: .env below = %v, want %v", tc.cmd, found, tc.want)
+		}
+	}
+}
