@@ -131,8 +131,15 @@ func (f *filters) scopeOf(n *pg_query.Node, stmt any, parent *scope) *scope {
 // runs either way.
 func (f *filters) ctes(sc *scope) {
 	for _, d := range sc.defs {
-		f.l.cteOutputs(d)
+		outs := f.l.cteOutputs(d)
 		f.query(d.query, d.scope, true)
+		if d.compares {
+			// SEARCH and CYCLE compare the columns they name: every
+			// column of the CTE counts, which errs on the safe side.
+			for _, o := range outs {
+				f.acc.add(o.Sources...)
+			}
+		}
 	}
 }
 
@@ -295,6 +302,13 @@ func (f *filters) fromItem(n *pg_query.Node, sc *scope) {
 		for _, u := range stringList(j.GetUsingClause()) {
 			f.add(f.l.unqualified(u, sc), u)
 		}
+		if j.GetIsNatural() {
+			// NATURAL JOIN compares every column the two sides share,
+			// which only the catalogue knows for a table: each side's
+			// columns count, a table's as a whole row.
+			f.natural(j.GetLarg(), sc)
+			f.natural(j.GetRarg(), sc)
+		}
 	case n.GetRangeTableSample() != nil:
 		ts := n.GetRangeTableSample()
 		f.fromItem(ts.GetRelation(), sc)
@@ -433,6 +447,33 @@ func (f *filters) add(r ref, name string) {
 		return
 	}
 	f.acc.add(r.srcs...)
+}
+
+// natural adds the columns a FROM item offers to a NATURAL JOIN.
+func (f *filters) natural(n *pg_query.Node, sc *scope) {
+	switch {
+	case n == nil:
+	case n.GetRangeVar() != nil:
+		r := f.l.rangeVarRel(n.GetRangeVar(), sc)
+		if r.kind == relTable {
+			f.acc.add(ColumnRef{Table: r.table, Column: "*"})
+			return
+		}
+		for _, c := range r.cols {
+			f.acc.add(c.Sources...)
+		}
+	case n.GetRangeSubselect() != nil:
+		inner := &scope{parent: sc.parent, ctes: sc.ctes}
+		if n.GetRangeSubselect().GetLateral() {
+			inner = sc
+		}
+		for _, c := range f.l.query(n.GetRangeSubselect().GetSubquery(), inner) {
+			f.acc.add(c.Sources...)
+		}
+	case n.GetJoinExpr() != nil:
+		f.natural(n.GetJoinExpr().GetLarg(), sc)
+		f.natural(n.GetJoinExpr().GetRarg(), sc)
+	}
 }
 
 // setReturningFunctions are built-in functions that yield a set of rows,

@@ -78,6 +78,9 @@ type cteDef struct {
 	state   int            // 0 new, 1 being worked out, 2 done
 	partial []OutputColumn // recursive CTE: the non-recursive arm
 	outs    []OutputColumn
+	// compares is set for a CTE with a SEARCH or CYCLE clause, which
+	// compares the values of the columns it names.
+	compares bool
 }
 
 // ref is what a column reference resolves to.
@@ -188,10 +191,11 @@ func (l *lineage) level(w *pg_query.WithClause, parent *scope) *scope {
 		for _, n := range w.GetCtes() {
 			cte := n.GetCommonTableExpr()
 			d := &cteDef{
-				name:    cte.GetCtename(),
-				query:   cte.GetCtequery(),
-				aliases: stringList(cte.GetAliascolnames()),
-				scope:   &scope{parent: parent, ctes: env},
+				name:     cte.GetCtename(),
+				query:    cte.GetCtequery(),
+				aliases:  stringList(cte.GetAliascolnames()),
+				scope:    &scope{parent: parent, ctes: env},
+				compares: cte.GetCycleClause() != nil || cte.GetSearchClause() != nil,
 			}
 			env = &cteEnv{def: d, parent: env}
 			defs = append(defs, d)
