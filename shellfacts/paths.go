@@ -512,9 +512,9 @@ func recursiveRead(base string, args []arg) (rec, hidden, follow bool) {
 }
 
 // gitReadsTree reports whether git, run with args (its subcommand first),
-// prints the contents of files no argument names: grep, show and diff do
-// unless only statistics or names are asked for, log and whatchanged do
-// with a patch.
+// prints the contents of files no argument names: grep and show do, diff
+// does unless only statistics or names are asked for, log, whatchanged and
+// reflog do with a patch.
 func gitReadsTree(args []arg) bool {
 	if len(args) == 0 || args[0].dyn {
 		return false
@@ -525,26 +525,29 @@ func gitReadsTree(args []arg) bool {
 		switch {
 		case x.dyn:
 			patch = true // unknown: count it as asking for contents
-		case v == "-p", v == "-u", v == "--cc", v == "-c", v == "-m",
+		case v == "-p", v == "-u", v == "--cc", v == "-c", v == "-m", v == "-W",
+			v == "--binary", v == "--function-context", v == "--text", v == "-a",
+			strings.HasPrefix(v, "-U"), strings.HasPrefix(v, "--unified"),
 			strings.HasPrefix(v, "--patch"), strings.HasPrefix(v, "--word-diff"),
 			strings.HasPrefix(v, "--color-words"), strings.HasPrefix(v, "--diff-merges"),
 			strings.HasPrefix(v, "-G"), strings.HasPrefix(v, "-S"), strings.HasPrefix(v, "-L"):
 			patch = true
 		case v == "-s", v == "--no-patch", v == "--name-only", v == "--name-status",
 			v == "--summary", strings.HasPrefix(v, "--stat"), v == "--numstat",
-			v == "--shortstat", strings.HasPrefix(v, "--dirstat"), v == "--quiet",
-			v == "--exit-code":
+			v == "--shortstat", strings.HasPrefix(v, "--dirstat"), v == "--quiet":
 			summary = true
-		case len(v) > 1 && v[0] == '-' && v[1] != '-' && strings.ContainsAny(v[1:], "pu"):
+		case len(v) > 1 && v[0] == '-' && v[1] != '-' && strings.ContainsAny(v[1:], "puUW"):
 			patch = true // a cluster such as -1p
 		}
 	}
 	switch args[0].val {
-	case "grep":
+	case "grep", "show":
+		// git show prints a blob named by its id whatever options ask
+		// for, and nothing tells a blob's id from a commit's.
 		return true
-	case "show", "diff":
+	case "diff":
 		return patch || !summary
-	case "log", "whatchanged":
+	case "log", "whatchanged", "reflog":
 		return patch
 	}
 	return false
