@@ -135,15 +135,17 @@ func runDecisionRows(t *testing.T, rows []decisionRow) {
 	}
 }
 
+// The outcomes the decision rows expect.
+const (
+	allow    = policy.OutcomeAllow
+	approval = policy.OutcomeApproval
+	deny     = policy.OutcomeDeny
+)
+
 // TestShellOptionsThatRunOrWrite: read-only programs whose options run a
 // program, write a file or change the system, in full and abbreviated
 // spellings, with the harmless forms as controls.
 func TestShellOptionsThatRunOrWrite(t *testing.T) {
-	const (
-		allow    = policy.OutcomeAllow
-		approval = policy.OutcomeApproval
-		deny     = policy.OutcomeDeny
-	)
 	runDecisionRows(t, []decisionRow{
 		{"git show --output", "git show --no-patch --format=x --output=notes.md", approval},
 		{"git show --output onto git config", "git show --no-patch --format=x --output=.git/config", deny},
@@ -214,11 +216,6 @@ func TestShellOptionsThatRunOrWrite(t *testing.T) {
 // spelling, a link, a glob or cd are denied; other files outside the
 // working directory need approval; reads inside it run.
 func TestShellPathsOutsideTheWorkdir(t *testing.T) {
-	const (
-		allow    = policy.OutcomeAllow
-		approval = policy.OutcomeApproval
-		deny     = policy.OutcomeDeny
-	)
 	runDecisionRows(t, []decisionRow{
 		{"own environ", "cat /proc/{pid}/environ", deny},
 		{"environ through self", "cat /proc/self/environ", deny},
