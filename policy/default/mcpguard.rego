@@ -20,17 +20,14 @@ decision := {
 	"mask": mask,
 	"writes": writes,
 	"detectors": [],
-}
+} if [outcome, reasons] := verdict
 
-outcome := "deny" if count(deny) > 0
-else := "approval" if count(approval) > 0
-else := "allow" if allowed
-else := "deny"
-
-reasons := sort(deny) if count(deny) > 0
-else := sort(approval) if count(approval) > 0
-else := [] if allowed
-else := ["no rule of the policy allows this call"]
+# verdict is the outcome with its reasons, settled in one pass over the
+# deny and approval sets.
+verdict := ["deny", sort(deny)] if count(deny) > 0
+else := ["approval", sort(approval)] if count(approval) > 0
+else := ["allow", []] if allowed
+else := ["deny", ["no rule of the policy allows this call"]]
 
 default allowed := false
 

@@ -129,7 +129,7 @@ test_find_exec_needs_approval if {
 
 test_dynamic_denied if outcome(shell([cmd("echo", ["x"])], {"dynamic": true})) == "deny"
 
-test_opaque_denied if outcome(shell([object.union(cmd("python3", ["-c", "print(1)"]), {"opaque": true, "wrapper": "python -c"})], {})) == "deny"
+test_opaque_denied if outcome(shell([object.union(cmd("python3", ["-c", "print(1)"]), {"opaque": true, "wrapper": "python -c"})], {"opaque": true})) == "deny"
 
 test_environment_change_denied if outcome(shell([cmd("git", ["fetch"])], {"changes_environment": true, "assignments": ["GIT_SSH_COMMAND"]})) == "deny"
 

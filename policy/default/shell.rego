@@ -11,7 +11,9 @@ shell_call if input.tool == "run_shell"
 
 # Every deny, approval and allow rule below starts by comparing input.tool
 # with a constant, so that OPA's rule index skips them outright for other
-# tools.
+# tools. A rule about one of the input's flags compares it with true for
+# the same reason: the index then skips the rule when the flag is false,
+# which it is for nearly every call, instead of evaluating its body.
 
 commands := input.shell.commands if shell_call
 
@@ -21,11 +23,14 @@ else := []
 
 deny contains "the command has parts the guard cannot see through (variables, substitutions or generated names); write it out literally" if {
 	input.tool == "run_shell"
-	input.shell.dynamic
+	input.shell.dynamic == true
 }
 
+# input.shell.opaque says whether any command is opaque; the commands
+# then name which.
 deny contains sprintf("%s runs code the guard cannot inspect", [c.wrapper]) if {
 	input.tool == "run_shell"
+	input.shell.opaque == true
 	some c in commands
 	c.opaque
 }
@@ -60,21 +65,26 @@ deny contains sprintf("privilege escalation (%s) is not allowed", [c.base]) if {
 	c.privileged
 }
 
-# The names a command is known by: as typed, its base name, and the base of
-# the file it resolves to (so a link such as /usr/bin/sudoedit counts too).
-command_names(c) := {c.name, c.base, resolved_name(c)} - {""}
-
 # watched[i] holds the names of the i-th command that the lists of shells,
-# privilege tools and interpreters hold, computed once per call. For an
+# privilege tools and interpreters hold, computed once per call. A command
+# is known by its name as typed, its base name, and the base of the file it
+# resolves to (so a link such as /usr/bin/sudoedit counts too). For an
 # ordinary command it is not defined, so the rules that read it cost one
 # lookup.
 watched[i] := names if {
 	some i, c in commands
-	names := command_names(c) & watched_names
+	names := {c.name, c.base, resolved_name(c)} & watched_names
 	count(names) > 0
 }
 
-watched_names := (nested_shells | privileged) | interpreters
+# watched_names is nested_shells | privileged | interpreters written out:
+# OPA would compute the unions again on every call. shell_test.rego checks
+# that the two agree, so add a name to its list above and here.
+watched_names := {
+	"sh", "bash", "dash", "zsh", "ksh", "mksh", "ash", "fish", "csh", "tcsh", "busybox", "toybox",
+	"sudo", "su", "doas", "pkexec", "runuser", "setpriv", "capsh", "chroot", "sudoedit", "nsenter", "unshare", "machinectl", "systemd-run", "run0",
+	"python", "python2", "python3", "perl", "ruby", "node", "nodejs", "php", "lua", "tclsh", "Rscript", "deno", "bun",
+}
 
 # resolved_name(c) is the last element of the file c resolves to. The
 # guard always gives it as resolved_base; a hand-written input may leave
@@ -87,7 +97,7 @@ base(p) := regex.replace(p, `^.*/`, "")
 
 deny contains "changing the environment for later commands (export, declare, alias, assignments) is not allowed" if {
 	input.tool == "run_shell"
-	input.shell.changes_environment
+	input.shell.changes_environment == true
 }
 
 dangerous_env := {"PATH", "IFS", "ENV", "BASH_ENV", "PROMPT_COMMAND", "PAGER", "EDITOR", "VISUAL", "GIT_PAGER", "GIT_EDITOR", "NODE_OPTIONS", "SHELLOPTS", "BASHOPTS", "HOME", "CDPATH"}
@@ -116,7 +126,7 @@ dangerous_env_name(v) if startswith(v, "BASH_FUNC_")
 
 approval contains "the command sets environment variables and needs approval" if {
 	input.tool == "run_shell"
-	count(input.shell.assignments) > 0
+	input.shell.assignments[_]
 }
 
 deny contains "the command runs several lines; write it on one line, joined with ; or &&, so that everyone who reads it sees all of it" if {
@@ -126,12 +136,12 @@ deny contains "the command runs several lines; write it on one line, joined with
 
 deny contains "background jobs are not allowed: a call's commands end with the call" if {
 	input.tool == "run_shell"
-	input.shell.background
+	input.shell.background == true
 }
 
 deny contains "defining shell functions is not allowed" if {
 	input.tool == "run_shell"
-	input.shell.function_defs
+	input.shell.function_defs == true
 }
 
 # Downloading and running code: a network fetcher anywhere in a pipeline or
@@ -746,5 +756,5 @@ approval contains sprintf("the command writes to %s and needs approval", [r.targ
 
 allowed if {
 	input.tool == "run_shell"
-	count(commands) > 0
+	commands[_]
 }

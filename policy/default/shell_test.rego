@@ -300,3 +300,9 @@ test_target_prefixed_binutils_are_read_only if {
 	d := object.union(sh_cmd("strings", ["README.md"]), {"resolved": "/usr/bin/evil", "resolved_base": "evil"})
 	sh_outcome([d]) == "approval"
 }
+
+# watched_names is written out for speed; it must stay the union of the
+# lists it stands for.
+test_watched_names_is_the_union_of_the_lists if {
+	mcpguard.watched_names == (mcpguard.nested_shells | mcpguard.privileged) | mcpguard.interpreters
+}
