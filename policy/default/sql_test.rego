@@ -234,3 +234,11 @@ test_unmasked_column_in_a_failing_expression_allowed if {
 	d := sql_decision(computed(["op:/", "op:-", "ascii"], col("customers", "company")))
 	d.outcome == "allow"
 }
+
+# mask_column_names is written out for speed; it must name exactly the
+# columns of the mask rules.
+test_mask_column_names_match_the_mask_rules if {
+	rules := mcpguard.mask with input as sql_call({})
+	count(rules) > 0
+	mcpguard.mask_column_names == {lower(r.column) | some r in rules}
+}
