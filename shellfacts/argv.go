@@ -1,7 +1,6 @@
 package shellfacts
 
 import (
-	"os"
 	"path"
 	"path/filepath"
 	"strings"
@@ -117,7 +116,7 @@ func (a *analyzer) resolve(c *cmd) {
 	// inPathDir makes would only confirm it.
 	viaPath := false
 	if strings.Contains(name, "/") {
-		if p := a.resolvePath(name, false); p != "" && isExecutable(p) {
+		if p := a.resolvePath(name, false); p != "" && a.isExecutable(p) {
 			found = p
 		}
 	} else {
@@ -132,7 +131,7 @@ func (a *analyzer) resolve(c *cmd) {
 				}
 				dir = filepath.Join(a.cwd, dir)
 			}
-			if p := filepath.Join(dir, name); isExecutable(p) {
+			if p := filepath.Join(dir, name); a.isExecutable(p) {
 				found, viaPath = p, abs
 				break
 			}
@@ -164,8 +163,10 @@ func (a *analyzer) inPathDir(dir string) bool {
 	return false
 }
 
-func isExecutable(p string) bool {
-	st, err := os.Stat(p)
+// isExecutable reports whether p is a regular file (links followed) with
+// an execute bit set.
+func (a *analyzer) isExecutable(p string) bool {
+	st, err := a.fs.stat(p)
 	return err == nil && st.Mode().IsRegular() && st.Mode().Perm()&0o111 != 0
 }
 

@@ -1,7 +1,6 @@
 package shellfacts
 
 import (
-	"os"
 	"strings"
 )
 
@@ -95,11 +94,11 @@ func (a *analyzer) cdGlob(pat string, tilde bool) {
 	if raw == "" || a.opts.Remote {
 		return
 	}
-	matches, ok := globFiles(raw)
+	matches, ok := a.globFiles(raw)
 	if !ok || len(matches) != 1 {
 		return
 	}
-	if st, err := os.Stat(matches[0]); err == nil && st.IsDir() {
+	if st, err := a.fs.stat(matches[0]); err == nil && st.IsDir() {
 		a.cwd, a.cwdOK = matches[0], true
 	}
 }

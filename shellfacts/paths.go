@@ -60,12 +60,7 @@ var harmlessDevices = map[string]bool{
 // file system is read once per path, as at one moment; the command runs
 // later anyway, which the guard's documentation states.
 func (a *analyzer) evalSymlinks(p string) (string, error) {
-	if r, ok := a.real[p]; ok {
-		return r.path, r.err
-	}
-	path, err := filepath.EvalSymlinks(p)
-	a.real[p] = realPath{path, err}
-	return path, err
+	return a.fs.evalSymlinks(p)
 }
 
 // physical returns p with symbolic links followed, or p cleaned when it
@@ -127,7 +122,7 @@ func (a *analyzer) pathFact(arg string, tilde bool) PathFact {
 	}
 	pf.Resolved = a.resolveFile(raw)
 	pf.Inside = within(pf.Resolved, a.workdir)
-	if st, err := os.Stat(pf.Resolved); err == nil {
+	if st, err := a.fs.stat(pf.Resolved); err == nil {
 		pf.Exists = true
 		if sys, ok := st.Sys().(*syscall.Stat_t); ok && st.Mode().IsRegular() {
 			pf.Links = int(sys.Nlink)
@@ -164,8 +159,7 @@ func (a *analyzer) looksLikePath(s string) bool {
 	case !a.cwdOK || a.opts.Remote:
 		return false
 	}
-	_, err := os.Lstat(filepath.Join(a.physical(a.cwd), s))
-	return err == nil
+	return a.fs.lstat(filepath.Join(a.physical(a.cwd), s)).err == nil
 }
 
 // argPaths returns the path facts of a command's arguments (argv[1:]).
@@ -247,7 +241,7 @@ func (a *analyzer) globPaths(pat string, tilde bool) []PathFact {
 	if raw == "" {
 		return []PathFact{{Arg: pat, Glob: true}}
 	}
-	matches, ok := globFiles(raw)
+	matches, ok := a.globFiles(raw)
 	if !ok {
 		return []PathFact{{Arg: pat, Glob: true}}
 	}
@@ -262,7 +256,7 @@ func (a *analyzer) globPaths(pat string, tilde bool) []PathFact {
 
 // globFiles returns the files an absolute pattern matches, and false when
 // it could not be expanded within the limits.
-func globFiles(abs string) ([]string, bool) {
+func (a *analyzer) globFiles(abs string) ([]string, bool) {
 	parts := strings.Split(abs, "/")[1:]
 	matches := []string{"/"}
 	reads := 0
@@ -276,7 +270,7 @@ func globFiles(abs string) ([]string, bool) {
 			if part == "" || part == "." || part == ".." {
 				continue
 			}
-			matches = existing(matches, !last)
+			matches = a.existing(matches, !last)
 			continue
 		}
 		match, ok := componentMatcher(part)
@@ -304,17 +298,17 @@ func globFiles(abs string) ([]string, bool) {
 		}
 		matches = next
 		if !last {
-			matches = existing(matches, true)
+			matches = a.existing(matches, true)
 		}
 	}
 	return matches, true
 }
 
 // existing keeps the paths that exist (as directories when dirs is set).
-func existing(paths []string, dirs bool) []string {
+func (a *analyzer) existing(paths []string, dirs bool) []string {
 	out := paths[:0]
 	for _, p := range paths {
-		st, err := os.Stat(p)
+		st, err := a.fs.stat(p)
 		if err == nil && (!dirs || st.IsDir()) {
 			out = append(out, p)
 		}
@@ -564,7 +558,10 @@ func (a *analyzer) walkPaths(base string, args []arg, paths []PathFact) []PathFa
 	}
 	var roots []PathFact
 	for _, p := range paths {
-		if st, err := os.Stat(p.Resolved); err == nil && p.Resolved != "" && st.IsDir() {
+		if p.Resolved == "" {
+			continue
+		}
+		if st, err := a.fs.stat(p.Resolved); err == nil && st.IsDir() {
 			roots = append(roots, p)
 		}
 	}
@@ -593,7 +590,7 @@ func (a *analyzer) walkPaths(base string, args []arg, paths []PathFact) []PathFa
 func (a *analyzer) gitTop() string {
 	dir := a.physical(a.cwd)
 	for {
-		if _, err := os.Lstat(filepath.Join(dir, ".git")); err == nil {
+		if a.fs.lstat(filepath.Join(dir, ".git")).err == nil {
 			return dir
 		}
 		parent := filepath.Dir(dir)
@@ -632,6 +629,7 @@ func (a *analyzer) walk(root PathFact, hidden, follow bool) []PathFact {
 			notable = notable || follow
 		case d.Type().IsRegular():
 			if info, err := d.Info(); err == nil {
+				a.fs.remember(p, info) // the fact below asks again
 				if sys, ok := info.Sys().(*syscall.Stat_t); ok && sys.Nlink > 1 {
 					notable = true
 				}

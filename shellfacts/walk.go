@@ -65,17 +65,11 @@ type analyzer struct {
 	workdir string
 	fields  int
 	funcs   map[string]bool
-	// real memoises filepath.EvalSymlinks for one analysis: a command
-	// line names the same directories (the working directory, the PATH
-	// entries) again and again, and each lookup costs a system call per
-	// path component.
-	real map[string]realPath
-}
-
-// realPath is one memoised filepath.EvalSymlinks result.
-type realPath struct {
-	path string
-	err  error
+	// fs holds what this analysis has read of the file system: a
+	// command line names the same directories (the working directory,
+	// the PATH entries) again and again, and each lookup costs a system
+	// call per path component.
+	fs *fsView
 }
 
 func newAnalyzer(opts Options) *analyzer {
@@ -85,7 +79,7 @@ func newAnalyzer(opts Options) *analyzer {
 		cwd:   opts.Workdir,
 		cwdOK: opts.Workdir != "",
 		funcs: map[string]bool{},
-		real:  map[string]realPath{},
+		fs:    newFSView(),
 		facts: Facts{
 			Commands: []Command{}, Redirects: []Redirect{},
 			Assignments: []string{}, DynamicReasons: []string{},
