@@ -2,7 +2,7 @@ package sqlfacts
 
 import (
 	pg_query "github.com/pganalyze/pg_query_go/v6"
-	"google.golang.org/protobuf/reflect/protoreflect"
+	"google.golang.org/protobuf/proto"
 )
 
 // filters gathers the columns that decide which rows a text returns or
@@ -37,7 +37,7 @@ func (f *filters) statement(n *pg_query.Node) {
 		f.query(n, nil, true)
 	default:
 		// EXPLAIN, CREATE TABLE AS, views, COPY (query), rules, cursors.
-		f.generic(n.ProtoReflect())
+		f.generic(n)
 	}
 }
 
@@ -49,8 +49,8 @@ func isDML(n *pg_query.Node) bool {
 // generic walks a statement the lineage does not model: every query found
 // is walked as one at the top, and a column outside any query (a DDL
 // expression) is unresolved.
-func (f *filters) generic(m protoreflect.Message) {
-	if n, ok := m.Interface().(*pg_query.Node); ok {
+func (f *filters) generic(m proto.Message) {
+	if n, ok := m.(*pg_query.Node); ok {
 		if n.GetSelectStmt() != nil || isDML(n) {
 			f.query(n, nil, true)
 			return
@@ -60,7 +60,7 @@ func (f *filters) generic(m protoreflect.Message) {
 			return
 		}
 	}
-	childNodes(m, func(c *pg_query.Node) { f.generic(c.ProtoReflect()) })
+	childNodes(m, func(c *pg_query.Node) { f.generic(c) })
 }
 
 // query walks a query at a level below parent. value says that its select
@@ -394,11 +394,11 @@ func (f *filters) value(n *pg_query.Node, sc *scope) {
 		}
 		f.expr(fc.GetAggFilter(), sc)
 		if w := fc.GetOver(); w != nil {
-			childNodes(w.ProtoReflect(), func(c *pg_query.Node) { f.expr(c, sc) })
+			childNodes(w, func(c *pg_query.Node) { f.expr(c, sc) })
 		}
 		return
 	}
-	childNodes(n.ProtoReflect(), func(c *pg_query.Node) { f.value(c, sc) })
+	childNodes(n, func(c *pg_query.Node) { f.value(c, sc) })
 }
 
 // expr walks a condition: every column below it counts.
@@ -418,7 +418,7 @@ func (f *filters) expr(n *pg_query.Node, sc *scope) {
 		f.query(n, sc, false)
 		return
 	}
-	childNodes(n.ProtoReflect(), func(c *pg_query.Node) { f.expr(c, sc) })
+	childNodes(n, func(c *pg_query.Node) { f.expr(c, sc) })
 }
 
 // column resolves a column reference used as a condition.

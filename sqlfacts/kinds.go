@@ -4,6 +4,7 @@ import (
 	"strings"
 
 	pg_query "github.com/pganalyze/pg_query_go/v6"
+	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/reflect/protoreflect"
 )
 
@@ -110,8 +111,8 @@ var simpleKinds = map[string][]string{
 // classify returns the kinds of a statement node, the most specific first,
 // or nil when m is not a statement. Every statement node not named here or
 // in simpleKinds is DDL.
-func classify(m protoreflect.Message) []string {
-	switch n := m.Interface().(type) {
+func classify(m proto.Message) []string {
+	switch n := m.(type) {
 	case *pg_query.RawStmt:
 		return nil
 	case *pg_query.SelectStmt:
@@ -142,7 +143,7 @@ func classify(m protoreflect.Message) []string {
 		return grantKinds(n.GetIsGrant())
 	}
 
-	name := string(m.Descriptor().Name())
+	name := string(m.ProtoReflect().Descriptor().Name())
 	if k, ok := simpleKinds[name]; ok {
 		return k
 	}
@@ -189,20 +190,16 @@ func primaryKind(stmt *pg_query.Node) string {
 }
 
 // nodeMessage unwraps a Node to the message it holds, or nil.
-func nodeMessage(n *pg_query.Node) protoreflect.Message {
+func nodeMessage(n *pg_query.Node) proto.Message {
 	if n == nil {
 		return nil
 	}
-	m := n.ProtoReflect()
-	od := m.Descriptor().Oneofs().ByName("node")
-	if od == nil {
-		return nil
-	}
-	fd := m.WhichOneof(od)
-	if fd == nil || fd.Message() == nil {
-		return nil
-	}
-	return m.Get(fd).Message()
+	var inner proto.Message
+	eachChild(n, func(_ protoreflect.Name, m proto.Message) bool {
+		inner = m
+		return false
+	})
+	return inner
 }
 
 // explainAnalyze reports whether EXPLAIN options ask to run the statement.

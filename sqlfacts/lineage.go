@@ -6,6 +6,7 @@ import (
 	"strings"
 
 	pg_query "github.com/pganalyze/pg_query_go/v6"
+	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/reflect/protoreflect"
 )
 
@@ -261,7 +262,7 @@ func (l *lineage) values(rows []*pg_query.Node, sc *scope) []OutputColumn {
 			}
 			acc := srcSet{}
 			acc.add(out[i].Sources...)
-			l.collect(v.ProtoReflect(), sc, acc)
+			l.collect(v, sc, acc)
 			out[i].Sources = acc.sorted()
 		}
 	}
@@ -353,37 +354,22 @@ func (l *lineage) exprCalls(n *pg_query.Node, sc *scope, out []Call) []Call {
 	}
 	// Any other node (CASE, COALESCE, ARRAY[], ROW(), JSON builders,
 	// indirection): name it by its kind and look at the nodes it holds.
-	n.ProtoReflect().Range(func(fd protoreflect.FieldDescriptor, v protoreflect.Value) bool {
-		out = append(out, Call{Name: "expr:" + string(fd.Name())})
-		if fd.Message() != nil {
-			childNodes(v.Message(), func(c *pg_query.Node) { out = l.exprCalls(c, sc, out) })
-		}
+	eachChild(n, func(name protoreflect.Name, m proto.Message) bool {
+		out = append(out, Call{Name: "expr:" + string(name)})
+		childNodes(m, func(c *pg_query.Node) { out = l.exprCalls(c, sc, out) })
 		return false // a Node holds one expression
 	})
 	return out
 }
 
 // childNodes calls f on every Node directly below m, not below those.
-func childNodes(m protoreflect.Message, f func(*pg_query.Node)) {
-	rangeInOrder(m, func(fd protoreflect.FieldDescriptor, v protoreflect.Value) bool {
-		if fd.Message() == nil || fd.IsMap() {
-			return true
+func childNodes(m proto.Message, f func(*pg_query.Node)) {
+	eachChild(m, func(_ protoreflect.Name, child proto.Message) bool {
+		if n, ok := child.(*pg_query.Node); ok {
+			f(n)
+		} else {
+			childNodes(child, f)
 		}
-		visit := func(pm protoreflect.Message) {
-			if n, ok := pm.Interface().(*pg_query.Node); ok {
-				f(n)
-				return
-			}
-			childNodes(pm, f)
-		}
-		if fd.IsList() {
-			list := v.List()
-			for i := range list.Len() {
-				visit(list.Get(i).Message())
-			}
-			return true
-		}
-		visit(v.Message())
 		return true
 	})
 }
@@ -424,14 +410,14 @@ func (l *lineage) value(n *pg_query.Node, sc *scope) ref {
 	}
 	acc := srcSet{}
 	if n != nil {
-		l.collect(n.ProtoReflect(), sc, acc)
+		l.collect(n, sc, acc)
 	}
 	return ref{srcs: acc.sorted()}
 }
 
 // collect adds the sources of every column reference below m.
-func (l *lineage) collect(m protoreflect.Message, sc *scope, acc srcSet) {
-	switch n := m.Interface().(type) {
+func (l *lineage) collect(m proto.Message, sc *scope, acc srcSet) {
+	switch n := m.(type) {
 	case *pg_query.ColumnRef:
 		acc.add(l.columnRef(n, sc).srcs...)
 		return
@@ -447,7 +433,7 @@ func (l *lineage) collect(m protoreflect.Message, sc *scope, acc srcSet) {
 			}
 		}
 		if t := n.GetTestexpr(); t != nil {
-			l.collect(t.ProtoReflect(), sc, acc)
+			l.collect(t, sc, acc)
 		}
 		return
 	case *pg_query.SelectStmt:
@@ -456,18 +442,8 @@ func (l *lineage) collect(m protoreflect.Message, sc *scope, acc srcSet) {
 		}
 		return
 	}
-	rangeInOrder(m, func(fd protoreflect.FieldDescriptor, v protoreflect.Value) bool {
-		if fd.Message() == nil || fd.IsMap() {
-			return true
-		}
-		if fd.IsList() {
-			list := v.List()
-			for i := range list.Len() {
-				l.collect(list.Get(i).Message(), sc, acc)
-			}
-			return true
-		}
-		l.collect(v.Message(), sc, acc)
+	eachChild(m, func(_ protoreflect.Name, child proto.Message) bool {
+		l.collect(child, sc, acc)
 		return true
 	})
 }
@@ -507,7 +483,7 @@ func (l *lineage) fromItem(n *pg_query.Node, sc *scope) {
 	case n.GetJsonTable() != nil:
 		jt := n.GetJsonTable()
 		acc := srcSet{}
-		l.collect(jt.ProtoReflect(), sc, acc)
+		l.collect(jt, sc, acc)
 		sc.add(&rel{kind: relOpaque, refname: jt.GetAlias().GetAliasname(), srcs: acc.sorted()})
 	case n.GetJoinExpr() != nil:
 		l.join(n.GetJoinExpr(), sc)
@@ -578,7 +554,7 @@ func (l *lineage) functionRel(rf *pg_query.RangeFunction, sc *scope) *rel {
 		items := f.GetList().GetItems()
 		for i, it := range items {
 			if i == 0 {
-				l.collect(it.ProtoReflect(), sc, acc)
+				l.collect(it, sc, acc)
 				if fc := it.GetFuncCall(); fc != nil && r.refname == "" {
 					if parts := stringList(fc.GetFuncname()); len(parts) > 0 {
 						r.refname = parts[len(parts)-1]
@@ -616,7 +592,7 @@ func (l *lineage) sources(sc *scope, nodes ...*pg_query.Node) []ColumnRef {
 	acc := srcSet{}
 	for _, n := range nodes {
 		if n != nil {
-			l.collect(n.ProtoReflect(), sc, acc)
+			l.collect(n, sc, acc)
 		}
 	}
 	return acc.sorted()

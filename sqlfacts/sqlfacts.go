@@ -260,7 +260,7 @@ func Analyze(sql string) (*Facts, error) {
 
 	c := newCollector()
 	for _, raw := range tree.GetStmts() {
-		c.walk(raw.ProtoReflect(), nil, false)
+		c.walk(raw, nil, false)
 	}
 	first := tree.GetStmts()[0].GetStmt()
 	lin := newLineage()

@@ -4,9 +4,9 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"sync"
 
 	pg_query "github.com/pganalyze/pg_query_go/v6"
+	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/reflect/protoreflect"
 )
 
@@ -167,17 +167,17 @@ func (c *collector) facts() *Facts {
 // walk visits m and everything below it. sc holds the CTE names in scope;
 // write says that a relation met here is acted on (a DDL target) rather
 // than read.
-func (c *collector) walk(m protoreflect.Message, sc *cteScope, write bool) {
+func (c *collector) walk(m proto.Message, sc *cteScope, write bool) {
 	kinds := classify(m)
 	for _, k := range kinds {
 		c.kinds.add(k)
 	}
-	switch n := m.Interface().(type) {
+	switch n := m.(type) {
 	case *pg_query.SelectStmt:
 		sc = c.with(n.GetWithClause(), sc)
 		if into := n.GetIntoClause(); into != nil {
 			c.table(into.GetRel(), true)
-			c.children(into.ProtoReflect(), sc, false, "rel")
+			c.children(into, sc, false, "rel")
 		}
 		c.children(m, sc, false, "with_clause", "into_clause")
 		return
@@ -187,7 +187,7 @@ func (c *collector) walk(m protoreflect.Message, sc *cteScope, write bool) {
 		if v := n.GetSelectStmt().GetSelectStmt(); v != nil && len(v.GetValuesLists()) > 0 &&
 			v.GetWithClause() == nil && v.GetOp() == pg_query.SetOperation_SETOP_NONE {
 			inner := c.with(n.GetWithClause(), sc)
-			c.children(v.ProtoReflect(), inner, false)
+			c.children(v, inner, false)
 			c.dml(m, nil, n.GetRelation(), inner, "select_stmt")
 			return
 		}
@@ -263,7 +263,7 @@ func (c *collector) walk(m protoreflect.Message, sc *cteScope, write bool) {
 		return
 	case *pg_query.CreateStmt:
 		for _, inh := range n.GetInhRelations() {
-			c.walk(inh.ProtoReflect(), sc, false)
+			c.walk(inh, sc, false)
 		}
 		c.children(m, sc, true, "inh_relations")
 		return
@@ -280,7 +280,10 @@ func (c *collector) walk(m protoreflect.Message, sc *cteScope, write bool) {
 
 	// A SET inside ALTER ROLE, ALTER SYSTEM, ALTER DATABASE or a function
 	// definition changes a stored default, not this session.
-	if via := storedSetVia[m.Descriptor().Name()]; via != "" {
+	if len(c.settings) == before {
+		return
+	}
+	if via := storedSetVia[m.ProtoReflect().Descriptor().Name()]; via != "" {
 		for i := before; i < len(c.settings); i++ {
 			c.settings[i].Via, c.settings[i].Local = via, false
 		}
@@ -296,63 +299,14 @@ var storedSetVia = map[protoreflect.Name]string{
 	"AlterFunctionStmt":    "function",
 }
 
-// rangeInOrder calls f on every populated message field of m (lists of
-// messages included, maps left out: every caller walks only the tree), in
-// the order the fields are declared (close to text order), until f
-// returns false.
-// Message.Range promises no order: protobuf-go swaps neighbouring fields
-// by a hash of the binary, so facts kept in order (settings, the calls of
-// an output column) would change with an unrelated change to the code.
-// A Node holds one field, so its Range is kept.
-func rangeInOrder(m protoreflect.Message, f func(protoreflect.FieldDescriptor, protoreflect.Value) bool) {
-	if _, ok := m.Interface().(*pg_query.Node); ok {
-		m.Range(f)
-		return
-	}
-	for _, fd := range messageFields(m.Descriptor()) {
-		if m.Has(fd) && !f(fd, m.Get(fd)) {
-			return
-		}
-	}
-}
-
-// messageFieldsOf caches messageFields by message descriptor.
-var messageFieldsOf sync.Map
-
-// messageFields returns the fields of md that hold messages or lists of
-// them, in declared order: most fields of a parse node are locations,
-// names and flags, and asking each whether it is set cost more than the
-// walk itself.
-func messageFields(md protoreflect.MessageDescriptor) []protoreflect.FieldDescriptor {
-	if v, ok := messageFieldsOf.Load(md); ok {
-		return v.([]protoreflect.FieldDescriptor)
-	}
-	var out []protoreflect.FieldDescriptor
-	fds := md.Fields()
-	for i := range fds.Len() {
-		if fd := fds.Get(i); fd.Message() != nil && !fd.IsMap() {
-			out = append(out, fd)
-		}
-	}
-	messageFieldsOf.Store(md, out)
-	return out
-}
-
-// children walks every message field of m except those named in skip.
-func (c *collector) children(m protoreflect.Message, sc *cteScope, write bool,
+// children walks every message directly below m except those in the
+// fields named in skip.
+func (c *collector) children(m proto.Message, sc *cteScope, write bool,
 	skip ...protoreflect.Name) {
-	rangeInOrder(m, func(fd protoreflect.FieldDescriptor, v protoreflect.Value) bool {
-		if fd.Message() == nil || fd.IsMap() || slices.Contains(skip, fd.Name()) {
-			return true
+	eachChild(m, func(name protoreflect.Name, child proto.Message) bool {
+		if len(skip) == 0 || !slices.Contains(skip, name) {
+			c.walk(child, sc, write)
 		}
-		if fd.IsList() {
-			l := v.List()
-			for i := range l.Len() {
-				c.walk(l.Get(i).Message(), sc, write)
-			}
-			return true
-		}
-		c.walk(v.Message(), sc, write)
 		return true
 	})
 }
@@ -375,7 +329,7 @@ func (c *collector) with(w *pg_query.WithClause, sc *cteScope) *cteScope {
 		if w.GetRecursive() {
 			inner = all
 		}
-		c.children(n.ProtoReflect(), inner, false)
+		c.children(n, inner, false)
 		seen = &cteScope{name: cte.GetCtename(), parent: seen}
 	}
 	return all
@@ -383,7 +337,7 @@ func (c *collector) with(w *pg_query.WithClause, sc *cteScope) *cteScope {
 
 // dml walks INSERT, UPDATE, DELETE and MERGE: the target relation is
 // written, everything else is read.
-func (c *collector) dml(m protoreflect.Message, w *pg_query.WithClause,
+func (c *collector) dml(m proto.Message, w *pg_query.WithClause,
 	target *pg_query.RangeVar, sc *cteScope, skip ...protoreflect.Name) {
 	sc = c.with(w, sc)
 	if target != nil {
