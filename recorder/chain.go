@@ -118,14 +118,46 @@ func (c *chain) checkpoint(ctx context.Context, key ed25519.PrivateKey) error {
 }
 
 // lastCheckpointSeq returns the seq of the latest checkpoint, 0 if none.
-func lastCheckpointSeq(ctx context.Context, q querier) (int64, error) {
+// On PostgreSQL the kind index of records finds it. On SQLite, where
+// records has no such index, it looks among the records after the last
+// key row first, then down the checkpoints record_keys names, taking the
+// kind from records: a key row edited to hide a checkpoint can only make
+// it find an earlier one, which means more to verify, never less.
+func lastCheckpointSeq(ctx context.Context, q querier, pg bool) (int64, error) {
 	var seq int64
-	err := q.QueryRowContext(ctx, `SELECT COALESCE(MAX(seq), 0) FROM records
-		WHERE kind = ?`, KindCheckpoint).Scan(&seq)
-	if err != nil {
-		return 0, fmt.Errorf("recorder: find last checkpoint: %w", err)
+	if pg {
+		err := q.QueryRowContext(ctx, `SELECT COALESCE(MAX(seq), 0) FROM records
+			WHERE kind = ?`, KindCheckpoint).Scan(&seq)
+		if err != nil {
+			return 0, fmt.Errorf("recorder: find last checkpoint: %w", err)
+		}
+		return seq, nil
 	}
-	return seq, nil
+	keyed, err := keyedThrough(ctx, q, 1<<63-1)
+	if err != nil {
+		return 0, err
+	}
+	err = q.QueryRowContext(ctx, `SELECT seq FROM records WHERE seq > ? AND kind = ?
+		ORDER BY seq DESC LIMIT 1`, keyed, KindCheckpoint).Scan(&seq)
+	if err == nil || !errors.Is(err, sql.ErrNoRows) {
+		return seq, wrapErr("recorder: find last checkpoint", err)
+	}
+	err = q.QueryRowContext(ctx, `SELECT r.seq FROM record_keys k
+		JOIN records r ON r.seq = k.seq
+		WHERE k.kind = ? AND r.kind = ? ORDER BY k.seq DESC LIMIT 1`,
+		KindCheckpoint, KindCheckpoint).Scan(&seq)
+	if errors.Is(err, sql.ErrNoRows) {
+		return 0, nil
+	}
+	return seq, wrapErr("recorder: find last checkpoint", err)
+}
+
+// wrapErr wraps err, if any, with context.
+func wrapErr(what string, err error) error {
+	if err == nil {
+		return nil
+	}
+	return fmt.Errorf("%s: %w", what, err)
 }
 
 // querier is what *sql.DB and *sql.Tx share for reading.
@@ -138,7 +170,7 @@ type querier interface {
 // checkpoint included), which no signature covers yet. The recorder
 // refuses to chain onto a tail that was tampered with.
 func checkTail(ctx context.Context, db *sql.DB) error {
-	from, err := lastCheckpointSeq(ctx, db)
+	from, err := lastCheckpointSeq(ctx, db, isPostgres(db))
 	if err != nil {
 		return err
 	}

@@ -108,6 +108,11 @@ func Prune(ctx context.Context, db *sql.DB, o PruneOptions) (PruneResult, error)
 			return PruneResult{}, err
 		}
 	}
+	if !isPostgres(db) {
+		if err := pruneKeys(ctx, tx, cut, ch.seq); err != nil {
+			return PruneResult{}, err
+		}
+	}
 	res := PruneResult{Deleted: deleted, FirstKept: cut + 1, PruneSeq: rec.Seq}
 	if o.DryRun {
 		return res, nil // the deferred rollback undoes it all
@@ -116,6 +121,19 @@ func Prune(ctx context.Context, db *sql.DB, o PruneOptions) (PruneResult, error)
 		return PruneResult{}, fmt.Errorf("recorder: prune: commit: %w", err)
 	}
 	return res, nil
+}
+
+// pruneKeys deletes the key rows of the records pruned, up to seq cut,
+// and catches up record_keys to seq head, in the prune's transaction. It
+// creates record_keys for a transcript no guard of this version opened.
+func pruneKeys(ctx context.Context, tx *sql.Tx, cut, head int64) error {
+	if _, err := tx.ExecContext(ctx, keysSchema); err != nil {
+		return fmt.Errorf("recorder: prune: create record keys: %w", err)
+	}
+	if _, err := tx.ExecContext(ctx, `DELETE FROM record_keys WHERE seq <= ?`, cut); err != nil {
+		return fmt.Errorf("recorder: prune: delete record keys: %w", err)
+	}
+	return catchUpKeys(ctx, tx, head)
 }
 
 // findCut returns the last seq of the leading run of records older than

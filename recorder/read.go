@@ -144,27 +144,32 @@ func (f CallFilter) match(c *Call) bool {
 }
 
 // Calls streams the calls matching f, in the order their intents were
-// recorded, to fn. Memory stays bounded: one call is held at a time.
+// recorded, to fn. Memory stays bounded: one call is held at a time. It
+// makes a Reader for the purpose.
 func Calls(ctx context.Context, db *sql.DB, f CallFilter, fn func(Call) error) error {
-	upto := f.UptoSeq
-	if upto <= 0 {
-		var err error
-		if upto, _, err = Head(ctx, db); err != nil {
-			return err
-		}
+	r, err := NewReader(ctx, db)
+	if err != nil {
+		return err
 	}
-	q := `SELECT ` + recordColumns + ` FROM records WHERE kind = ? AND seq <= ?`
-	args := []any{KindCallIntent, upto}
+	defer r.Close()
+	return r.Calls(ctx, f, fn)
+}
+
+// Calls streams the calls matching f, in the order their intents were
+// recorded, to fn. Memory stays bounded: one call is held at a time.
+func (r *Reader) Calls(ctx context.Context, f CallFilter, fn func(Call) error) error {
+	upto := r.head
+	if f.UptoSeq > 0 && f.UptoSeq < upto {
+		upto = f.UptoSeq
+	}
+	cond, args := `kind = ?`, []any{KindCallIntent}
 	if f.SessionID != "" {
-		q += ` AND session_id = ?`
+		cond += ` AND session_id = ?`
 		args = append(args, f.SessionID)
 	}
-	stmt, err := db.PrepareContext(ctx, recordsForQuery)
-	if err != nil {
-		return fmt.Errorf("recorder: read calls: %w", err)
-	}
-	defer stmt.Close()
-	rows, err := db.QueryContext(ctx, q+` ORDER BY seq`, args...)
+	w, args := r.where(cond, args...)
+	rows, err := r.q.QueryContext(ctx, `SELECT `+recordColumns+` FROM records
+		WHERE `+w+` AND seq <= ? ORDER BY seq`, append(args, upto)...)
 	if err != nil {
 		return fmt.Errorf("recorder: read calls: %w", err)
 	}
@@ -174,7 +179,7 @@ func Calls(ctx context.Context, db *sql.DB, f CallFilter, fn func(Call) error) e
 		if err != nil {
 			return err
 		}
-		c, err := loadCall(ctx, stmt, intent, upto)
+		c, err := r.loadCall(ctx, intent, upto)
 		if err != nil {
 			return err
 		}
@@ -192,20 +197,31 @@ func Calls(ctx context.Context, db *sql.DB, f CallFilter, fn func(Call) error) e
 }
 
 // LoadCall gathers the completion and approval records of the call whose
-// intent is given, among records up to seq upto. Approval records are
-// found by the call's id and by the approval request id its completion
-// names, since the approval workflow keys its events by request.
+// intent is given, among records up to seq upto. It makes a Reader for
+// the purpose, which reads the whole transcript on SQLite: to load many
+// calls, use one Reader's LoadCall.
 func LoadCall(ctx context.Context, db *sql.DB, intent Record, upto int64) (Call, error) {
-	stmt, err := db.PrepareContext(ctx, recordsForQuery)
+	r, err := NewReader(ctx, db)
 	if err != nil {
-		return Call{}, fmt.Errorf("recorder: read call %s: %w", intent.CallID, err)
+		return Call{}, err
 	}
-	defer stmt.Close()
-	return loadCall(ctx, stmt, intent, upto)
+	defer r.Close()
+	if upto <= 0 || upto > r.head {
+		upto = r.head
+	}
+	return r.loadCall(ctx, intent, upto)
 }
 
-// loadCall is LoadCall with the look-up prepared, for many calls in a row.
-func loadCall(ctx context.Context, stmt *sql.Stmt, intent Record, upto int64) (Call, error) {
+// LoadCall gathers the completion and approval records of the call whose
+// intent is given. Approval records are found by the call's id and by the
+// approval request id its completion names, since the approval workflow
+// keys its events by request.
+func (r *Reader) LoadCall(ctx context.Context, intent Record) (Call, error) {
+	return r.loadCall(ctx, intent, r.head)
+}
+
+// loadCall is LoadCall among the records up to seq upto.
+func (r *Reader) loadCall(ctx context.Context, intent Record, upto int64) (Call, error) {
 	c := Call{Intent: intent, Outcome: OutcomeIncomplete}
 	var ib struct {
 		Tool   string `json:"tool"`
@@ -219,7 +235,7 @@ func loadCall(ctx context.Context, stmt *sql.Stmt, intent Record, upto int64) (C
 	if intent.CallID == "" {
 		return c, nil
 	}
-	recs, err := recordsFor(ctx, stmt, intent.CallID, upto)
+	recs, err := r.keyedBy(ctx, intent.CallID, upto)
 	if err != nil {
 		return Call{}, err
 	}
@@ -243,7 +259,7 @@ func loadCall(ctx context.Context, stmt *sql.Stmt, intent Record, upto int64) (C
 	if requestID == "" || requestID == intent.CallID {
 		return c, nil
 	}
-	byRequest, err := recordsFor(ctx, stmt, requestID, upto)
+	byRequest, err := r.keyedBy(ctx, requestID, upto)
 	if err != nil {
 		return Call{}, err
 	}
@@ -256,15 +272,23 @@ func loadCall(ctx context.Context, stmt *sql.Stmt, intent Record, upto int64) (C
 	return c, nil
 }
 
-// recordsForQuery finds the completion and approval records keyed by an
-// id. INDEXED BY: left to itself SQLite scans every record of the kind.
-const recordsForQuery = `SELECT ` + recordColumns + ` FROM records
-	INDEXED BY records_call WHERE call_id = ? AND call_id != ''
-	AND seq <= ? AND kind IN ('` + KindCallCompletion + `', '` + KindApproval + `') ORDER BY seq`
+// keyedByCond selects the completion and approval records keyed by an id.
+const keyedByCond = `call_id = ? AND call_id != '' AND kind IN ('` +
+	KindCallCompletion + `', '` + KindApproval + `')`
 
-// recordsFor runs recordsForQuery.
-func recordsFor(ctx context.Context, stmt *sql.Stmt, id string, upto int64) ([]Record, error) {
-	rows, err := stmt.QueryContext(ctx, id, upto)
+// keyedBy returns the completion and approval records keyed by id, up to
+// seq upto, in seq order.
+func (r *Reader) keyedBy(ctx context.Context, id string, upto int64) ([]Record, error) {
+	w, args := r.where(keyedByCond, id)
+	if r.recordsFor == nil {
+		stmt, err := r.q.PrepareContext(ctx, `SELECT `+recordColumns+` FROM records
+			WHERE `+w+` AND seq <= ? ORDER BY seq`)
+		if err != nil {
+			return nil, fmt.Errorf("recorder: read call %s: %w", id, err)
+		}
+		r.recordsFor = stmt
+	}
+	rows, err := r.recordsFor.QueryContext(ctx, append(args, upto)...)
 	if err != nil {
 		return nil, fmt.Errorf("recorder: read call %s: %w", id, err)
 	}
@@ -295,24 +319,43 @@ type Session struct {
 	Start *Record
 }
 
-// Sessions streams a summary of every session, oldest first.
+// sessionSummary is the select list that sums up the records of a
+// session: first and last seq, calls, ends and the first start's seq (0
+// for none). Its arguments are sessionSummaryArgs.
+const sessionSummary = `MIN(seq), MAX(seq), COUNT(CASE WHEN kind = ? THEN 1 END),
+	COUNT(CASE WHEN kind = ? THEN 1 END), COALESCE(MIN(CASE WHEN kind = ? THEN seq END), 0)`
+
+var sessionSummaryArgs = []any{KindCallIntent, KindSessionEnd, KindSessionStart}
+
+// scanSummary reads a sessionSummary into s and returns the seq of the
+// session's start record, 0 for none.
+func (s *Session) scanSummary(sc scanner, dest ...any) (int64, error) {
+	var ends, start int64
+	dest = append(dest, &s.FirstSeq, &s.LastSeq, &s.Calls, &ends, &start)
+	if err := sc.Scan(dest...); err != nil {
+		return 0, err
+	}
+	s.Ended = ends > 0
+	return start, nil
+}
+
+// Sessions streams a summary of every session, oldest first. It reads
+// every record: it needs no key table.
 func Sessions(ctx context.Context, db *sql.DB, fn func(Session) error) error {
-	rows, err := db.QueryContext(ctx, `SELECT session_id, MIN(seq), MAX(seq),
-		COUNT(CASE WHEN kind = ? THEN 1 END), COUNT(CASE WHEN kind = ? THEN 1 END)
+	rows, err := db.QueryContext(ctx, `SELECT session_id, `+sessionSummary+`
 		FROM records WHERE session_id != ''
-		GROUP BY session_id ORDER BY MIN(seq)`, KindCallIntent, KindSessionEnd)
+		GROUP BY session_id ORDER BY MIN(seq)`, sessionSummaryArgs...)
 	if err != nil {
 		return fmt.Errorf("recorder: read sessions: %w", err)
 	}
 	defer rows.Close()
 	for rows.Next() {
 		var s Session
-		var ends int64
-		if err := rows.Scan(&s.ID, &s.FirstSeq, &s.LastSeq, &s.Calls, &ends); err != nil {
+		start, err := s.scanSummary(rows, &s.ID)
+		if err != nil {
 			return fmt.Errorf("recorder: read sessions: %w", err)
 		}
-		s.Ended = ends > 0
-		if err := s.load(ctx, db); err != nil {
+		if err := s.load(ctx, db, start); err != nil {
 			return err
 		}
 		if err := fn(s); err != nil {
@@ -325,14 +368,15 @@ func Sessions(ctx context.Context, db *sql.DB, fn func(Session) error) error {
 	return nil
 }
 
-// load fills in the session's times and start record.
-func (s *Session) load(ctx context.Context, db *sql.DB) error {
+// load fills in the session's times and its start record, at seq start
+// (none when 0).
+func (s *Session) load(ctx context.Context, q querier, start int64) error {
 	for _, p := range []struct {
 		seq int64
 		at  *time.Time
 	}{{s.FirstSeq, &s.FirstAt}, {s.LastSeq, &s.LastAt}} {
 		var at string
-		err := db.QueryRowContext(ctx, `SELECT at FROM records WHERE seq = ?`, p.seq).Scan(&at)
+		err := q.QueryRowContext(ctx, `SELECT at FROM records WHERE seq = ?`, p.seq).Scan(&at)
 		if err != nil {
 			return fmt.Errorf("recorder: read session %s: %w", s.ID, err)
 		}
@@ -342,28 +386,38 @@ func (s *Session) load(ctx context.Context, db *sql.DB) error {
 		}
 		*p.at = t
 	}
-	row := db.QueryRowContext(ctx, `SELECT `+recordColumns+` FROM records
-		INDEXED BY records_session WHERE session_id = ? AND kind = ? ORDER BY seq LIMIT 1`,
-		s.ID, KindSessionStart)
-	rec, err := scanRecord(row)
-	if errors.Is(err, sql.ErrNoRows) {
+	if start == 0 {
 		return nil
 	}
+	rec, err := scanRecord(q.QueryRowContext(ctx, `SELECT `+recordColumns+` FROM records
+		WHERE seq = ?`, start))
 	if err != nil {
-		return err
+		return fmt.Errorf("recorder: read session %s: %w", s.ID, err)
 	}
 	s.Start = &rec
 	return nil
 }
 
 // FindSession returns the session whose id is id or starts with it; an
-// error when none or several match.
+// error when none or several match. It makes a Reader for the purpose.
 func FindSession(ctx context.Context, db *sql.DB, id string) (Session, error) {
+	r, err := NewReader(ctx, db)
+	if err != nil {
+		return Session{}, err
+	}
+	defer r.Close()
+	return r.FindSession(ctx, id)
+}
+
+// FindSession returns the session whose id is id or starts with it; an
+// error when none or several match.
+func (r *Reader) FindSession(ctx context.Context, id string) (Session, error) {
 	if id == "" {
 		return Session{}, errors.New("recorder: empty session id")
 	}
-	rows, err := db.QueryContext(ctx, `SELECT DISTINCT session_id FROM records
-		WHERE session_id >= ? AND session_id < ? LIMIT 2`, id, id+"\U0010FFFF")
+	w, args := r.where(`session_id >= ? AND session_id < ?`, id, id+"\U0010FFFF")
+	rows, err := r.q.QueryContext(ctx, `SELECT DISTINCT session_id FROM records
+		WHERE `+w+` ORDER BY session_id LIMIT 2`, args...)
 	if err != nil {
 		return Session{}, fmt.Errorf("recorder: find session: %w", err)
 	}
@@ -387,22 +441,31 @@ func FindSession(ctx context.Context, db *sql.DB, id string) (Session, error) {
 		return Session{}, fmt.Errorf("recorder: %q names more than one session; give more of the id", id)
 	}
 	s := Session{ID: ids[0]}
-	var ends int64
-	err = db.QueryRowContext(ctx, `SELECT MIN(seq), MAX(seq),
-		COUNT(CASE WHEN kind = ? THEN 1 END), COUNT(CASE WHEN kind = ? THEN 1 END)
-		FROM records WHERE session_id = ?`, KindCallIntent, KindSessionEnd, s.ID).
-		Scan(&s.FirstSeq, &s.LastSeq, &s.Calls, &ends)
+	w, args = r.where(`session_id = ?`, s.ID)
+	start, err := s.scanSummary(r.q.QueryRowContext(ctx, `SELECT `+sessionSummary+`
+		FROM records WHERE `+w, append(slices.Clone(sessionSummaryArgs), args...)...))
 	if err != nil {
 		return Session{}, fmt.Errorf("recorder: read session %s: %w", s.ID, err)
 	}
-	s.Ended = ends > 0
-	return s, s.load(ctx, db)
+	return s, s.load(ctx, r.q, start)
+}
+
+// SessionRecords streams the records of a session in seq order. It makes
+// a Reader for the purpose.
+func SessionRecords(ctx context.Context, db *sql.DB, id string, fn func(Record) error) error {
+	r, err := NewReader(ctx, db)
+	if err != nil {
+		return err
+	}
+	defer r.Close()
+	return r.SessionRecords(ctx, id, fn)
 }
 
 // SessionRecords streams the records of a session in seq order.
-func SessionRecords(ctx context.Context, db *sql.DB, id string, fn func(Record) error) error {
-	rows, err := db.QueryContext(ctx, `SELECT `+recordColumns+` FROM records
-		WHERE session_id = ? ORDER BY seq`, id)
+func (r *Reader) SessionRecords(ctx context.Context, id string, fn func(Record) error) error {
+	w, args := r.where(`session_id = ?`, id)
+	rows, err := r.q.QueryContext(ctx, `SELECT `+recordColumns+` FROM records
+		WHERE `+w+` ORDER BY seq`, args...)
 	if err != nil {
 		return fmt.Errorf("recorder: read session %s: %w", id, err)
 	}
@@ -422,15 +485,27 @@ func SessionRecords(ctx context.Context, db *sql.DB, id string, fn func(Record) 
 	return nil
 }
 
-// HasIntent reports whether the call has an intent record.
+// HasIntent reports whether the call has an intent record. It makes a
+// Reader for the purpose.
 func HasIntent(ctx context.Context, db *sql.DB, callID string) (bool, error) {
-	var n int
-	err := db.QueryRowContext(ctx, `SELECT COUNT(*) FROM records INDEXED BY records_call
-		WHERE call_id = ? AND call_id != '' AND kind = ?`, callID, KindCallIntent).Scan(&n)
+	r, err := NewReader(ctx, db)
+	if err != nil {
+		return false, err
+	}
+	defer r.Close()
+	return r.HasIntent(ctx, callID)
+}
+
+// HasIntent reports whether the call has an intent record.
+func (r *Reader) HasIntent(ctx context.Context, callID string) (bool, error) {
+	w, args := r.where(`call_id = ? AND call_id != '' AND kind = ?`, callID, KindCallIntent)
+	var found bool
+	err := r.q.QueryRowContext(ctx, `SELECT EXISTS (SELECT 1 FROM records WHERE `+w+`)`,
+		args...).Scan(&found)
 	if err != nil {
 		return false, fmt.Errorf("recorder: read call %s: %w", callID, err)
 	}
-	return n > 0, nil
+	return found, nil
 }
 
 // Records streams every record in seq order, up to seq upto (0: all).

@@ -158,10 +158,7 @@ CREATE TABLE IF NOT EXISTS records (
 	prev_hash  TEXT NOT NULL,
 	hash       TEXT NOT NULL
 );
-CREATE INDEX IF NOT EXISTS records_call ON records(call_id) WHERE call_id != '';
-CREATE INDEX IF NOT EXISTS records_session ON records(session_id, seq);
-CREATE INDEX IF NOT EXISTS records_kind ON records(kind, seq);
-`
+` + dropRecordIndexes + keysSchema
 
 // Open opens (creating if needed) the transcript database at path.
 func Open(path string, opts Options) (*Recorder, error) {
@@ -192,6 +189,11 @@ func Open(path string, opts Options) (*Recorder, error) {
 		db.Close()
 		return nil, fmt.Errorf("recorder: create schema: %w", err)
 	}
+	// Builds record_keys whole for a transcript written before it.
+	if err := catchUpKeys(context.Background(), db, 1<<63-1); err != nil {
+		db.Close()
+		return nil, err
+	}
 	return start(context.Background(), db, opts)
 }
 
@@ -204,7 +206,7 @@ func start(ctx context.Context, db *sql.DB, opts Options) (*Recorder, error) {
 		db.Close()
 		return nil, err
 	}
-	lastCP, err := lastCheckpointSeq(ctx, db)
+	lastCP, err := lastCheckpointSeq(ctx, db, isPostgres(db))
 	if err != nil {
 		db.Close()
 		return nil, err
@@ -213,7 +215,7 @@ func start(ctx context.Context, db *sql.DB, opts Options) (*Recorder, error) {
 	if isPostgres(db) {
 		store, err = newTxCommitter(ctx, db)
 	} else {
-		store, err = newLiteWriter(ctx, db)
+		store, err = newLiteWriter(ctx, db, opts.Logger)
 	}
 	if err != nil {
 		db.Close()
@@ -402,7 +404,7 @@ func (r *Recorder) checkpointDue(ctx context.Context, ch *chain, q querier) (int
 		return 0, nil
 	}
 	if q != nil {
-		last, err := lastCheckpointSeq(ctx, q)
+		last, err := lastCheckpointSeq(ctx, q, true)
 		if err != nil {
 			return 0, err
 		}

@@ -273,6 +273,8 @@ func (v *verifier) diagnose(ctx context.Context, r row) Problem {
 	} else if v.diagnoses < maxDiagnoses {
 		v.diagnoses++
 		// The record written before this one has its prev_hash as hash.
+		// No index has hashes: this scans records, which maxDiagnoses
+		// bounds.
 		var q int64
 		err := v.db.QueryRowContext(ctx, `SELECT seq FROM records WHERE hash = ? LIMIT 1`,
 			r.prev).Scan(&q)

@@ -6,6 +6,7 @@ import (
 	"database/sql/driver"
 	"errors"
 	"fmt"
+	"log/slog"
 	"time"
 
 	sqlite3 "modernc.org/sqlite/lib"
@@ -92,7 +93,8 @@ func (c *txCommitter) close() { c.stmts.close() }
 // gap. Any failure drops the cached head and, unless a rollback ends the
 // transaction cleanly, the connection too.
 type liteWriter struct {
-	db *sql.DB
+	db     *sql.DB
+	logger *slog.Logger
 
 	// conn and the statements are nil until first used, and again after
 	// a failure left the connection in doubt.
@@ -107,8 +109,8 @@ type liteWriter struct {
 	kind  string
 }
 
-func newLiteWriter(ctx context.Context, db *sql.DB) (*liteWriter, error) {
-	w := &liteWriter{db: db}
+func newLiteWriter(ctx context.Context, db *sql.DB, logger *slog.Logger) (*liteWriter, error) {
+	w := &liteWriter{db: db, logger: logger}
 	if err := w.connect(ctx); err != nil {
 		return nil, err
 	}
@@ -188,7 +190,11 @@ func (w *liteWriter) try(ctx context.Context, batch []*pending, now time.Time, d
 	var signed int64
 	ch, err := w.openChain(ctx, now)
 	if err == nil {
+		before := ch.seq
 		signed, err = appendBatch(ctx, ch, batch, due, nil)
+		if err == nil && keysDue(before, ch.seq) {
+			w.catchUpKeys(ctx, ch.seq)
+		}
 	}
 	if err == nil {
 		if _, err = w.commitStmt.ExecContext(ctx); err != nil {
@@ -206,6 +212,17 @@ func (w *liteWriter) try(ctx context.Context, batch []*pending, now time.Time, d
 	}
 	w.known, w.seq, w.hash, w.kind = true, ch.seq, ch.prev, ch.headKind
 	return signed, nil
+}
+
+// catchUpKeys brings record_keys up to seq upto inside the writer's
+// transaction. A failure is logged, not returned: the key table is
+// derived, and the readers cover what it lacks. SQLite undoes the failed
+// statement alone; should it have ended the transaction instead, the
+// commit that follows fails and says so.
+func (w *liteWriter) catchUpKeys(ctx context.Context, upto int64) {
+	if err := catchUpKeys(ctx, w.conn, upto); err != nil {
+		w.logger.Error("recorder key catch-up failed", "seq", upto, "error", err)
+	}
 }
 
 // openChain starts a chain at the cached head, or at the head read from

@@ -40,11 +40,12 @@ func newAuditShow() *cobra.Command {
 }
 
 func showSession(ctx context.Context, db *sql.DB, w io.Writer, id string, maxResult int) error {
-	s, err := recorder.FindSession(ctx, db, id)
+	rd, err := recorder.NewReader(ctx, db)
 	if err != nil {
 		return err
 	}
-	head, _, err := recorder.Head(ctx, db)
+	defer rd.Close()
+	s, err := rd.FindSession(ctx, id)
 	if err != nil {
 		return err
 	}
@@ -60,16 +61,16 @@ func showSession(ctx context.Context, db *sql.DB, w io.Writer, id string, maxRes
 	line(w, "from", showTime(s.FirstAt)+" to "+showTime(s.LastAt))
 	line(w, "calls", fmt.Sprint(s.Calls))
 
-	return recorder.SessionRecords(ctx, db, s.ID, func(rec recorder.Record) error {
+	return rd.SessionRecords(ctx, s.ID, func(rec recorder.Record) error {
 		switch rec.Kind {
 		case recorder.KindCallIntent:
-			c, err := recorder.LoadCall(ctx, db, rec, head)
+			c, err := rd.LoadCall(ctx, rec)
 			if err != nil {
 				return err
 			}
 			showCall(w, c, maxResult)
 		case recorder.KindCallCompletion:
-			ok, err := recorder.HasIntent(ctx, db, rec.CallID)
+			ok, err := rd.HasIntent(ctx, rec.CallID)
 			if err != nil || ok {
 				return err // shown with its intent
 			}
