@@ -513,3 +513,39 @@ func TestPruneDeletesKeys(t *testing.T) {
 			keyRows(t, path), err)
 	}
 }
+
+// TestReaderBesideTheWriter makes a writable reader while the guard
+// writes: the reader catches the keys up, sees nothing appended after
+// it was made, and the writer's next catch-up carries on from it.
+func TestReaderBesideTheWriter(t *testing.T) {
+	r, path := openRecorder(t, Options{})
+	appendN(t, r, keysEvery+44)
+	ctx := context.Background()
+	db := openRW(t, path)
+	rd, err := NewReader(ctx, db)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rd.Close()
+	if n := keyRows(t, path); rd.Head() != keysEvery+44 || n != keysEvery+44 {
+		t.Fatalf("reader head %d, %d key rows; want both %d", rd.Head(), n, keysEvery+44)
+	}
+
+	appendN(t, r, keysEvery)
+	var seen []int64
+	err = rd.SessionRecords(ctx, "sess-1", func(rec Record) error {
+		seen = append(seen, rec.Seq)
+		return nil
+	})
+	if err != nil || int64(len(seen)) != rd.Head() || seen[len(seen)-1] != rd.Head() {
+		t.Errorf("the reader saw %d records up to %v, want the %d it was made with: %v",
+			len(seen), seen[len(seen)-1:], rd.Head(), err)
+	}
+	n := keyRows(t, path)
+	if n != 2*keysEvery {
+		t.Errorf("the writer caught the keys up to %d rows, want %d", n, 2*keysEvery)
+	}
+	if ok, err := keysMatch(ctx, db, n); err != nil || !ok {
+		t.Errorf("the keys do not match the records after both caught up: %v", err)
+	}
+}
