@@ -403,7 +403,7 @@ func (r *Recorder) checkpointDue(ctx context.Context, ch *chain, q querier) (int
 	if r.opts.SigningKey == nil {
 		return 0, nil
 	}
-	if q != nil {
+	if q != nil { // only the PostgreSQL committer passes its transaction
 		last, err := lastCheckpointSeq(ctx, q, true)
 		if err != nil {
 			return 0, err
