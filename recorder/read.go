@@ -280,15 +280,15 @@ const keyedByCond = `call_id = ? AND call_id != '' AND kind IN ('` +
 // seq upto, in seq order.
 func (r *Reader) keyedBy(ctx context.Context, id string, upto int64) ([]Record, error) {
 	w, args := r.where(keyedByCond, id)
-	if r.recordsFor == nil {
+	if r.keyedByStmt == nil {
 		stmt, err := r.q.PrepareContext(ctx, `SELECT `+recordColumns+` FROM records
 			WHERE `+w+` AND seq <= ? ORDER BY seq`)
 		if err != nil {
 			return nil, fmt.Errorf("recorder: read call %s: %w", id, err)
 		}
-		r.recordsFor = stmt
+		r.keyedByStmt = stmt
 	}
-	rows, err := r.recordsFor.QueryContext(ctx, append(args, upto)...)
+	rows, err := r.keyedByStmt.QueryContext(ctx, append(args, upto)...)
 	if err != nil {
 		return nil, fmt.Errorf("recorder: read call %s: %w", id, err)
 	}

@@ -41,12 +41,13 @@ type Reader struct {
 	// after keyed, up to head.
 	tail bool
 
-	// recordsFor is recordsForQuery prepared, once it is needed.
-	recordsFor *sql.Stmt
+	// keyedByStmt finds the records keyed by a call or request id (see
+	// keyedBy); nil until first needed.
+	keyedByStmt *sql.Stmt
 }
 
-// tailSchema is the temporary table a read-only reader keeps the keys of
-// the records after keyed in. It is filled, then indexed.
+// The temporary table a reader that cannot write keeps the keys of the
+// records after keyed in: created, filled, then indexed.
 const (
 	tailTable = `CREATE TEMP TABLE record_keys_tail (
 		seq        INTEGER PRIMARY KEY,
@@ -169,8 +170,8 @@ func (r *Reader) fillTail(ctx context.Context) error {
 // Close releases the reader's connection; its temporary table goes with
 // it.
 func (r *Reader) Close() error {
-	if r.recordsFor != nil {
-		r.recordsFor.Close()
+	if r.keyedByStmt != nil {
+		r.keyedByStmt.Close()
 	}
 	if r.conn == nil {
 		return nil
