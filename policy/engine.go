@@ -111,6 +111,10 @@ type Engine struct {
 	// against it and every input validated against it.
 	schemaSet *ast.SchemaSet
 	validator *jsonschema.Schema
+	// checker is the schema compiled for the walk that converts the
+	// input (see prepareInput); nil when the schema uses keywords the
+	// walk does not check, which validator then checks.
+	checker *inputSchema
 }
 
 // Option configures an Engine.
@@ -137,7 +141,14 @@ func WithInputSchema(schema []byte) Option {
 		if err != nil {
 			return fmt.Errorf("policy: input schema: %w", err)
 		}
-		e.schemaSet, e.validator = set, v
+		checker, err := compileInputSchema(doc, true)
+		switch {
+		case errors.Is(err, errSchemaUnsupported):
+			checker = nil
+		case err != nil:
+			return err
+		}
+		e.schemaSet, e.validator, e.checker = set, v, checker
 		return nil
 	}
 }
@@ -368,8 +379,22 @@ func (e *Engine) Decide(ctx context.Context, input any) (Decision, error) {
 }
 
 // prepareInput converts input to OPA's value once, validating it against
-// the input schema on the way.
+// the input schema on the way: in the same walk when the schema keeps to
+// the keywords the walk checks (the guard's does), else with the
+// JSON Schema library first.
 func (e *Engine) prepareInput(input any) (ast.Value, error) {
+	if e.validator == nil || e.checker != nil {
+		checker := e.checker
+		if checker == nil {
+			checker = anySchema // no schema: convert only
+		}
+		v, err := inputValue(input, checker)
+		var bad *InputError
+		if errors.As(err, &bad) {
+			return nil, fmt.Errorf("policy: input does not match its schema: %w", err)
+		}
+		return v, err
+	}
 	generic, err := plain(input)
 	if err != nil {
 		return nil, err
