@@ -110,6 +110,7 @@ func costGuardOnly(b *testing.B, rec guard.Recorder, mk guard.Masker) *guard.Gua
 	yaml := `targets:
   - {name: appdb, kind: postgres, dsn_env: DSN}
   - {name: workspace, kind: files, roots: ["` + root + `"]}
+  - {name: local, kind: shell, workdir: "` + root + `"}
 limits: {max_rows: 20000}
 `
 	cfg, err := config.Parse(strings.NewReader(yaml), dir)
@@ -127,7 +128,7 @@ limits: {max_rows: 20000}
 	}
 	g, err := guard.New(guard.Options{
 		Config: cfg, Engine: eng, Recorder: rec, Masker: mk,
-		Tools:  []tools.Tool{pg, tools.Files{}},
+		Tools:  []tools.Tool{pg, tools.Files{}, tools.Shell{}},
 		Logger: slog.New(slog.DiscardHandler),
 	})
 	if err != nil {
@@ -155,7 +156,9 @@ func realMasker(b *testing.B) guard.Masker {
 	return guard.ResultMasker{M: m}
 }
 
-// costCalls are the typical calls the recording benchmarks time.
+// costCalls are the typical calls the recording benchmarks time: the
+// cheapest a guard answers (a small file, a one-row query), a query of a
+// hundred rows, and a shell command, which starts a process.
 var costCalls = []struct {
 	name string
 	tool string
@@ -163,6 +166,8 @@ var costCalls = []struct {
 }{
 	{"read_file", tools.ReadFile, map[string]any{"target": "workspace", "path": "q3.txt"}},
 	{"query_1row", tools.QueryDatabase, map[string]any{"target": "appdb", "sql": "SELECT id, company FROM customers WHERE id = 1"}},
+	{"query_100rows", tools.QueryDatabase, map[string]any{"target": "appdb", "sql": "SELECT g AS id, md5(g::text) AS ref FROM generate_series(1, 100) g"}},
+	{"shell_ls", tools.RunShell, map[string]any{"target": "local", "command": "ls -la"}},
 }
 
 // BenchmarkRecordingCost compares a guarded call with recording (intent

@@ -3,6 +3,7 @@ package guard
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"regexp"
 	"slices"
 	"strings"
@@ -90,16 +91,38 @@ func (g *Guard) recordCompletion(ctx context.Context, c *call, outcome string, r
 		}
 	}
 	// The result as the model received it (already masked), capped.
-	raw, _ := json.Marshal(out.StructuredContent)
+	raw, err := json.Marshal(out.StructuredContent)
+	if err != nil {
+		return fmt.Errorf("encode the result: %w", err)
+	}
 	body.ResultSize = len(raw)
 	limit := g.cfg.Recorder.MaxResultBytes
 	if len(raw) > limit {
 		body.Truncated = true
 		body.Result = strings.ToValidUTF8(string(raw[:limit]), "")
-	} else {
-		body.Result = json.RawMessage(raw)
+		return g.rec.Append(context.WithoutCancel(ctx), recorder.KindCallCompletion, c.session, c.id, body)
 	}
-	return g.rec.Append(context.WithoutCancel(ctx), recorder.KindCallCompletion, c.session, c.id, body)
+	enc, err := completionJSON(body, raw)
+	if err != nil {
+		return err
+	}
+	return g.rec.Append(context.WithoutCancel(ctx), recorder.KindCallCompletion, c.session, c.id, enc)
+}
+
+// completionJSON encodes body with result, the result's compact JSON as
+// json.Marshal wrote it, as its last field. Handing encoding/json the
+// result again, as a json.RawMessage, would check and copy it once more.
+func completionJSON(body CompletionBody, result []byte) (recorder.Encoded, error) {
+	body.Result = nil
+	head, err := json.Marshal(body)
+	if err != nil {
+		return nil, fmt.Errorf("encode the completion: %w", err)
+	}
+	enc := make([]byte, 0, len(head)+len(`,"result":`)+len(result))
+	enc = append(enc, head[:len(head)-1]...)
+	enc = append(enc, `,"result":`...)
+	enc = append(enc, result...)
+	return append(enc, '}'), nil
 }
 
 // secretAssignment finds NAME=value words whose name says they hold a

@@ -295,8 +295,18 @@ func (r *Recorder) Append(ctx context.Context, kind, sessionID, callID string, b
 	return p.err
 }
 
+// Encoded is a record body its caller has already encoded as compact JSON
+// with encoding/json (json.Marshal, or pieces of its output joined by the
+// JSON grammar). Append stores it as it is, without the check it gives a
+// json.RawMessage: for a large tool result that check cost as much as the
+// rest of the record. Anything else must not be passed as Encoded.
+type Encoded []byte
+
 // encodeBody returns body as compact JSON text.
 func encodeBody(body any) ([]byte, error) {
+	if raw, ok := body.(Encoded); ok {
+		return raw, nil
+	}
 	if raw, ok := body.(json.RawMessage); ok {
 		if compactJSON(raw) {
 			return raw, nil
