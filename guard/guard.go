@@ -238,11 +238,9 @@ func (g *Guard) validate(req mcp.CallToolRequest, c *call) *Refusal {
 		return &Refusal{Outcome: OutcomeInvalid, Reason: err.Error()}
 	}
 	c.args = args
-	inst, err := jsonschema.UnmarshalJSON(bytes.NewReader(mustJSON(args)))
-	if err != nil {
-		return &Refusal{Outcome: OutcomeInvalid, Reason: "arguments are not valid JSON"}
-	}
-	if err := g.schemas[c.name].Validate(inst); err != nil {
+	// args is already what the validator reads: JSON decoded with
+	// numbers kept as json.Number.
+	if err := g.schemas[c.name].Validate(any(args)); err != nil {
 		return &Refusal{Outcome: OutcomeInvalid, Reason: schemaMessage(err)}
 	}
 	c.tc = &tools.Call{Tool: c.name, Args: args}
