@@ -708,15 +708,17 @@ unsafe_options(c) if {
 # relative PATH entry) is whatever its author wrote. A name with a slash
 # that did not resolve (not found, or an ssh target) is not trusted
 # either. in_path is always present in the guard's input; the default
-# only serves hand-written inputs that leave it out.
-trusted_location(c) if {
-	c.resolved == ""
-	not contains(c.name, "/")
-}
-
+# only serves hand-written inputs that leave it out. (Here and in
+# resolved_ok the common case comes first: OPA stops at the first body
+# that holds.)
 trusted_location(c) if {
 	c.resolved != ""
 	object.get(c, "in_path", true) == true
+}
+
+trusted_location(c) if {
+	c.resolved == ""
+	not contains(c.name, "/")
 }
 
 readonly_command(c) if {
@@ -726,9 +728,9 @@ readonly_command(c) if {
 
 # A program resolved to a file of another name (a link to another program)
 # is judged by that name too.
-resolved_ok(c) if c.resolved == ""
-
 resolved_ok(c) if resolved_name(c) in readonly_programs
+
+resolved_ok(c) if c.resolved == ""
 
 # Debian's alternatives: which resolves to which.debianutils, and so on.
 resolved_ok(c) if startswith(resolved_name(c), concat("", [c.base, "."]))
