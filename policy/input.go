@@ -503,8 +503,7 @@ func reflectValue(v reflect.Value, s *inputSchema) (ast.Value, error) {
 		return nullValue(s)
 	}
 	t := v.Type()
-	if t.Implements(jsonMarshaler) || t.Implements(textMarshaler) ||
-		reflect.PointerTo(t).Implements(jsonMarshaler) || reflect.PointerTo(t).Implements(textMarshaler) {
+	if marshalsItself(t) {
 		return viaJSON(v, s)
 	}
 	switch v.Kind() {
@@ -522,7 +521,8 @@ func reflectValue(v reflect.Value, s *inputSchema) (ast.Value, error) {
 		return ast.InternedValue(v.Bool()), nil
 	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64:
 		return intValue(v.Int(), s)
-	case reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64, reflect.Uintptr:
+	case reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64,
+		reflect.Uintptr:
 		if u := v.Uint(); u <= math.MaxInt64 {
 			return intValue(int64(u), s)
 		}
@@ -559,6 +559,14 @@ func reflectValue(v reflect.Value, s *inputSchema) (ast.Value, error) {
 		return structValue(v, s)
 	}
 	return viaJSON(v, s)
+}
+
+// marshalsItself reports whether t (or a pointer to it) has its own JSON
+// or text encoding.
+func marshalsItself(t reflect.Type) bool {
+	p := reflect.PointerTo(t)
+	return t.Implements(jsonMarshaler) || t.Implements(textMarshaler) ||
+		p.Implements(jsonMarshaler) || p.Implements(textMarshaler)
 }
 
 func reflectMap(v reflect.Value, s *inputSchema) (ast.Value, error) {

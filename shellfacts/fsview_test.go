@@ -77,6 +77,7 @@ func TestLinkResolution(t *testing.T) {
 	opts := Options{Path: []string{filepath.Join(root, "binlink")},
 		Workdir: filepath.Join(root, "alias2", "work"), Home: work}
 	at := func(p string) string { return filepath.Join(work, p) }
+	secret := filepath.Join(root, "outside/s.txt")
 	cases := []struct {
 		name, cmd string
 		want      PathFact
@@ -88,7 +89,8 @@ func TestLinkResolution(t *testing.T) {
 		{"link to a link to a directory", "cat dl2/f",
 			PathFact{Arg: "dl2/f", Resolved: at("d/inner/f"), Inside: true, Exists: true, Links: 1}},
 		{"dot dot after a link leaves its target", "cat dl/../inner/f",
-			PathFact{Arg: "dl/../inner/f", Resolved: at("d/inner/f"), Inside: true, Exists: true, Links: 1}},
+			PathFact{Arg: "dl/../inner/f", Resolved: at("d/inner/f"), Inside: true,
+				Exists: true, Links: 1}},
 		{"link with dots in its target", "cat dots",
 			PathFact{Arg: "dots", Resolved: at("d/inner/f"), Inside: true, Exists: true, Links: 1}},
 		{"dangling link", "cat dangling",
@@ -100,12 +102,11 @@ func TestLinkResolution(t *testing.T) {
 		{"two links in a loop", "cat ping/x",
 			PathFact{Arg: "ping/x", Resolved: at("ping/x"), Inside: true}},
 		{"link out of the tree", "cat up/s.txt",
-			PathFact{Arg: "up/s.txt", Resolved: filepath.Join(root, "outside/s.txt"), Exists: true, Links: 1}},
+			PathFact{Arg: "up/s.txt", Resolved: secret, Exists: true, Links: 1}},
 		{"absolute link", "cat abs",
-			PathFact{Arg: "abs", Resolved: filepath.Join(root, "outside/s.txt"), Exists: true, Links: 1}},
-		{"link to the root then up", "cat top/../" + filepath.Join(root, "outside/s.txt")[1:],
-			PathFact{Arg: "top/../" + filepath.Join(root, "outside/s.txt")[1:],
-				Resolved: filepath.Join(root, "outside/s.txt"), Exists: true, Links: 1}},
+			PathFact{Arg: "abs", Resolved: secret, Exists: true, Links: 1}},
+		{"link to the root then up", "cat top/../" + secret[1:],
+			PathFact{Arg: "top/../" + secret[1:], Resolved: secret, Exists: true, Links: 1}},
 		{"a file named as a directory through a link", "cat fileslash",
 			PathFact{Arg: "fileslash", Resolved: at("fileslash"), Inside: true}},
 		{"dot dot after a file", "cat a.txt/..",
@@ -113,7 +114,8 @@ func TestLinkResolution(t *testing.T) {
 		{"cd through the linked ancestor", "cd ../../alias/work/d && cat ../a.txt",
 			PathFact{Arg: "../a.txt", Resolved: at("a.txt"), Inside: true, Exists: true, Links: 1}},
 		{"cd into a link to a directory", "cd dl && cat ../inner/f",
-			PathFact{Arg: "../inner/f", Resolved: at("d/inner/f"), Inside: true, Exists: true, Links: 1}},
+			PathFact{Arg: "../inner/f", Resolved: at("d/inner/f"), Inside: true,
+				Exists: true, Links: 1}},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
