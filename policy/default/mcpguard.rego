@@ -62,6 +62,19 @@ allowed if input.tool == "list_targets"
 
 # ---------------------------------------------------------------- query_database
 
+# The SQL rules add to sql_deny and sql_approval, which count for
+# query_database calls only: the tool is checked once here, and calls to
+# other tools never evaluate the SQL rules.
+deny contains reason if {
+	input.tool == "query_database"
+	some reason in sql_deny
+}
+
+approval contains reason if {
+	input.tool == "query_database"
+	some reason in sql_approval
+}
+
 # Writes run outside the read-only transaction only once approved.
 default writes := false
 
@@ -71,8 +84,7 @@ writes if {
 	count(deny) == 0
 }
 
-deny contains "exactly one SQL statement is allowed per call" if {
-	input.tool == "query_database"
+sql_deny contains "exactly one SQL statement is allowed per call" if {
 	input.sql.statement_count != 1
 }
 
@@ -95,8 +107,7 @@ denied_sql_kinds := {
 	"alter_system": "ALTER SYSTEM changes the server configuration",
 }
 
-deny contains msg if {
-	input.tool == "query_database"
+sql_deny contains msg if {
 	some kind in input.sql.kinds
 	msg := denied_sql_kinds[kind]
 }
@@ -164,8 +175,7 @@ table_reading_functions := {
 # sessions' queries, users and client addresses.
 table_reading_prefixes := {"pg_stat_get_backend_"}
 
-deny contains sprintf("the function %s is not allowed: it reaches beyond this query (server files, programs, other sessions or settings)", [f]) if {
-	input.tool == "query_database"
+sql_deny contains sprintf("the function %s is not allowed: it reaches beyond this query (server files, programs, other sessions or settings)", [f]) if {
 	some f in input.sql.function_names
 	beyond_query_function(f)
 }
@@ -179,14 +189,12 @@ beyond_query_function(f) if {
 	startswith(f, p)
 }
 
-deny contains sprintf("the function %s is not allowed: it runs SQL given as text, which the guard cannot check", [f]) if {
-	input.tool == "query_database"
+sql_deny contains sprintf("the function %s is not allowed: it runs SQL given as text, which the guard cannot check", [f]) if {
 	some f in input.sql.function_names
 	f in sql_text_functions
 }
 
-deny contains sprintf("the function %s is not allowed: it reads whole tables, other sessions or server settings around the column masking", [f]) if {
-	input.tool == "query_database"
+sql_deny contains sprintf("the function %s is not allowed: it reads whole tables, other sessions or server settings around the column masking", [f]) if {
 	some f in input.sql.function_names
 	table_reading_function(f)
 }
@@ -198,8 +206,7 @@ table_reading_function(f) if {
 	startswith(f, p)
 }
 
-deny contains sprintf("the function %s is not allowed: it opens another database connection", [f]) if {
-	input.tool == "query_database"
+sql_deny contains sprintf("the function %s is not allowed: it opens another database connection", [f]) if {
 	some f in input.sql.function_names
 	startswith(f, "dblink")
 }
@@ -218,8 +225,7 @@ denied_tables := {
 	"pg_stat_statements",
 }
 
-deny contains sprintf("reading %s is not allowed: it exposes other sessions, credentials, server files or column values around the masking", [t]) if {
-	input.tool == "query_database"
+sql_deny contains sprintf("reading %s is not allowed: it exposes other sessions, credentials, server files or column values around the masking", [t]) if {
 	some rel in array.concat(input.sql.tables_read, input.sql.tables_written)
 	t := bare_relation(rel)
 	t in denied_tables
@@ -238,26 +244,22 @@ sql_destructive contains "TRUNCATE" if "truncate" in input.sql.kinds
 
 sql_destructive contains "UPDATE or DELETE without WHERE" if input.sql.write_without_where
 
-deny contains sprintf("%s is not allowed on target %s", [what, input.target.name]) if {
-	input.tool == "query_database"
+sql_deny contains sprintf("%s is not allowed on target %s", [what, input.target.name]) if {
 	input.target.labels.ddl == "deny"
 	some what in sql_destructive
 }
 
-approval contains sprintf("%s on production target %s needs approval by the DBAs", [what, input.target.name]) if {
-	input.tool == "query_database"
+sql_approval contains sprintf("%s on production target %s needs approval by the DBAs", [what, input.target.name]) if {
 	prod
 	some what in sql_destructive
 }
 
-approval contains sprintf("this statement writes (%s) and needs approval", [concat(", ", sort(write_kinds))]) if {
-	input.tool == "query_database"
+sql_approval contains sprintf("this statement writes (%s) and needs approval", [concat(", ", sort(write_kinds))]) if {
 	input.sql.read_only == false
 	count(write_kinds) > 0
 }
 
-approval contains "this statement does not only read and needs approval" if {
-	input.tool == "query_database"
+sql_approval contains "this statement does not only read and needs approval" if {
 	input.sql.read_only == false
 	count(write_kinds) == 0
 }
@@ -280,8 +282,7 @@ allowed if {
 #   WHERE email = 'x@y'                         says whether the value exists.
 # The rule takes no exception, not even a join of two masked columns: a
 # join on email tells which emails two tables share.
-deny contains sprintf("the masked column %s.%s is used outside the select list (to filter, join, group, sort, limit or store rows): that lets its value be guessed one query at a time; select it instead (it comes back masked) or filter on another column", [ref.table, ref.column]) if {
-	input.tool == "query_database"
+sql_deny contains sprintf("the masked column %s.%s is used outside the select list (to filter, join, group, sort, limit or store rows): that lets its value be guessed one query at a time; select it instead (it comes back masked) or filter on another column", [ref.table, ref.column]) if {
 	filter_suspect
 	some ref in input.sql.filter_columns
 	ref.table != ""
@@ -325,8 +326,7 @@ filter_suspect if {
 
 filter_column_names := {lower(ref.column) | some ref in input.sql.filter_columns}
 
-deny contains sprintf("a whole row of %s is used outside the select list: it may hold a masked column, whose value could then be guessed; name the columns instead", [ref.table]) if {
-	input.tool == "query_database"
+sql_deny contains sprintf("a whole row of %s is used outside the select list: it may hold a masked column, whose value could then be guessed; name the columns instead", [ref.table]) if {
 	filter_suspect
 	some ref in input.sql.filter_columns
 	ref.table != ""
@@ -335,8 +335,7 @@ deny contains sprintf("a whole row of %s is used outside the select list: it may
 	mask_table_matches(rule.table, ref.table)
 }
 
-deny contains sprintf("the guard cannot tell which table the column %s used outside the select list comes from, and the statement reads %s, which may hold masked columns; qualify the column with its table", [ref.column, t]) if {
-	input.tool == "query_database"
+sql_deny contains sprintf("the guard cannot tell which table the column %s used outside the select list comes from, and the statement reads %s, which may hold masked columns; qualify the column with its table", [ref.column, t]) if {
 	filter_suspect
 	some ref in input.sql.filter_columns
 	ref.table == ""
@@ -362,8 +361,7 @@ calls_safe_over_masked := {
 
 # json_build_object and its kin are left out: a null key fails.
 
-deny contains sprintf("the masked column %s.%s goes through %s, which may fail depending on its value, and whether the statement fails would tell something about the value; select the column itself (it comes back masked)", [src.table, src.column, call]) if {
-	input.tool == "query_database"
+sql_deny contains sprintf("the masked column %s.%s goes through %s, which may fail depending on its value, and whether the statement fails would tell something about the value; select the column itself (it comes back masked)", [src.table, src.column, call]) if {
 	some out in input.sql.output_columns
 	not out.direct
 	some call in out.calls

@@ -9,11 +9,22 @@ import rego.v1
 
 shell_call if input.tool == "run_shell"
 
-# Every deny, approval and allow rule below starts by comparing input.tool
-# with a constant, so that OPA's rule index skips them outright for other
-# tools. A rule about one of the input's flags compares it with true for
-# the same reason: the index then skips the rule when the flag is false,
-# which it is for nearly every call, instead of evaluating its body.
+# The rules below add to shell_deny and shell_approval, which count for
+# run_shell calls only: the two rules right after this comment check the
+# tool once, and calls to other tools never evaluate the shell rules. A
+# rule about one of the input's flags compares it with true: OPA's rule
+# index then skips the rule when the flag is false, which it is for nearly
+# every call, instead of evaluating its body.
+
+deny contains reason if {
+	input.tool == "run_shell"
+	some reason in shell_deny
+}
+
+approval contains reason if {
+	input.tool == "run_shell"
+	some reason in shell_approval
+}
 
 commands := input.shell.commands if shell_call
 
@@ -21,15 +32,13 @@ else := []
 
 # ---------------------------------------------------------------- denials
 
-deny contains "the command has parts the guard cannot see through (variables, substitutions or generated names); write it out literally" if {
-	input.tool == "run_shell"
+shell_deny contains "the command has parts the guard cannot see through (variables, substitutions or generated names); write it out literally" if {
 	input.shell.dynamic == true
 }
 
 # input.shell.opaque says whether any command is opaque; the commands
 # then name which.
-deny contains sprintf("%s runs code the guard cannot inspect", [c.wrapper]) if {
-	input.tool == "run_shell"
+shell_deny contains sprintf("%s runs code the guard cannot inspect", [c.wrapper]) if {
 	input.shell.opaque == true
 	some c in commands
 	c.opaque
@@ -39,28 +48,24 @@ deny contains sprintf("%s runs code the guard cannot inspect", [c.wrapper]) if {
 # directly instead.
 nested_shells := {"sh", "bash", "dash", "zsh", "ksh", "mksh", "ash", "fish", "csh", "tcsh", "busybox", "toybox"}
 
-deny contains sprintf("%s starts a nested shell; send the inner command directly", [commands[i].base]) if {
-	input.tool == "run_shell"
+shell_deny contains sprintf("%s starts a nested shell; send the inner command directly", [commands[i].base]) if {
 	some i, names in watched
 	count(names & nested_shells) > 0
 }
 
-deny contains sprintf("%s is a shell builtin that runs other code", [c.base]) if {
-	input.tool == "run_shell"
+shell_deny contains sprintf("%s is a shell builtin that runs other code", [c.base]) if {
 	some c in commands
 	c.base in {"eval", "source", ".", "exec", "builtin", "enable", "trap", "coproc"}
 }
 
 privileged := {"sudo", "su", "doas", "pkexec", "runuser", "setpriv", "capsh", "chroot", "sudoedit", "nsenter", "unshare", "machinectl", "systemd-run", "run0"}
 
-deny contains sprintf("privilege escalation (%s) is not allowed", [n]) if {
-	input.tool == "run_shell"
+shell_deny contains sprintf("privilege escalation (%s) is not allowed", [n]) if {
 	some names in watched
 	some n in names & privileged
 }
 
-deny contains sprintf("privilege escalation (%s) is not allowed", [c.base]) if {
-	input.tool == "run_shell"
+shell_deny contains sprintf("privilege escalation (%s) is not allowed", [c.base]) if {
 	some c in commands
 	c.privileged
 }
@@ -95,15 +100,13 @@ else := base(c.resolved)
 
 base(p) := regex.replace(p, `^.*/`, "")
 
-deny contains "changing the environment for later commands (export, declare, alias, assignments) is not allowed" if {
-	input.tool == "run_shell"
+shell_deny contains "changing the environment for later commands (export, declare, alias, assignments) is not allowed" if {
 	input.shell.changes_environment == true
 }
 
 dangerous_env := {"PATH", "IFS", "ENV", "BASH_ENV", "PROMPT_COMMAND", "PAGER", "EDITOR", "VISUAL", "GIT_PAGER", "GIT_EDITOR", "NODE_OPTIONS", "SHELLOPTS", "BASHOPTS", "HOME", "CDPATH"}
 
-deny contains sprintf("setting %s changes how programs run and is not allowed", [v]) if {
-	input.tool == "run_shell"
+shell_deny contains sprintf("setting %s changes how programs run and is not allowed", [v]) if {
 	some v in input.shell.assignments
 	dangerous_env_name(v)
 }
@@ -124,23 +127,19 @@ dangerous_env_name(v) if startswith(v, "RUBY")
 
 dangerous_env_name(v) if startswith(v, "BASH_FUNC_")
 
-approval contains "the command sets environment variables and needs approval" if {
-	input.tool == "run_shell"
+shell_approval contains "the command sets environment variables and needs approval" if {
 	input.shell.assignments[_]
 }
 
-deny contains "the command runs several lines; write it on one line, joined with ; or &&, so that everyone who reads it sees all of it" if {
-	input.tool == "run_shell"
+shell_deny contains "the command runs several lines; write it on one line, joined with ; or &&, so that everyone who reads it sees all of it" if {
 	"newline_list" in input.shell.flags
 }
 
-deny contains "background jobs are not allowed: a call's commands end with the call" if {
-	input.tool == "run_shell"
+shell_deny contains "background jobs are not allowed: a call's commands end with the call" if {
 	input.shell.background == true
 }
 
-deny contains "defining shell functions is not allowed" if {
-	input.tool == "run_shell"
+shell_deny contains "defining shell functions is not allowed" if {
 	input.shell.function_defs == true
 }
 
@@ -150,16 +149,14 @@ fetchers := {"curl", "wget", "fetch", "aria2c", "nc", "ncat", "netcat", "socat",
 
 interpreters := nested_shells | {"python", "python2", "python3", "perl", "ruby", "node", "nodejs", "php", "lua", "tclsh", "Rscript", "deno", "bun"}
 
-deny contains "downloading and running code is not allowed" if {
-	input.tool == "run_shell"
+shell_deny contains "downloading and running code is not allowed" if {
 	some names in watched
 	count(names & interpreters) > 0
 	some f in commands
 	f.base in fetchers
 }
 
-deny contains sprintf("%s reads a program from a pipe", [c.base]) if {
-	input.tool == "run_shell"
+shell_deny contains sprintf("%s reads a program from a pipe", [c.base]) if {
 	some i, names in watched
 	count(names & interpreters) > 0
 	c := commands[i]
@@ -230,14 +227,12 @@ suspect_paths contains p if {
 	suspect(p)
 }
 
-deny contains sprintf("%s refers to a secret file", [p]) if {
-	input.tool == "run_shell"
+shell_deny contains sprintf("%s refers to a secret file", [p]) if {
 	some p in suspect_paths
 	secret_path(p)
 }
 
-deny contains sprintf("%s is a shell start-up or key file and must not be touched", [p]) if {
-	input.tool == "run_shell"
+shell_deny contains sprintf("%s is a shell start-up or key file and must not be touched", [p]) if {
 	some p in suspect_paths
 	startup_file(p)
 }
@@ -247,8 +242,7 @@ deny contains sprintf("%s is a shell start-up or key file and must not be touche
 # itself leads to all of them.
 proc_private(p) if regex.match(`(?:^/proc/?$)|(?:^/proc/(self|thread-self|[0-9]+)(/|$))`, p)
 
-deny contains sprintf("%s is a process's private state under /proc", [p]) if {
-	input.tool == "run_shell"
+shell_deny contains sprintf("%s is a process's private state under /proc", [p]) if {
 	some p in suspect_paths
 	proc_private(p)
 }
@@ -257,8 +251,7 @@ deny contains sprintf("%s is a process's private state under /proc", [p]) if {
 # file below it: a secret there needs approval rather than a denial, since
 # a project's test keys and certificates are common. So does a tree too
 # large for the guard to walk.
-approval contains sprintf("%s reads %s, which looks like a secret, and needs approval", [c.base, p.resolved]) if {
-	input.tool == "run_shell"
+shell_approval contains sprintf("%s reads %s, which looks like a secret, and needs approval", [c.base, p.resolved]) if {
 	some c in commands
 	some p in c.paths
 	p.below
@@ -266,8 +259,7 @@ approval contains sprintf("%s reads %s, which looks like a secret, and needs app
 	secret_or_startup(q)
 }
 
-approval contains sprintf("%s reads every file below %s, too many for the guard to check, and needs approval", [c.base, p.arg]) if {
-	input.tool == "run_shell"
+shell_approval contains sprintf("%s reads every file below %s, too many for the guard to check, and needs approval", [c.base, p.arg]) if {
 	some c in commands
 	some p in c.paths
 	p.below
@@ -328,8 +320,7 @@ path_label(p) := p.resolved if p.resolved != ""
 
 else := sprintf("%s (a path the guard could not resolve)", [p.arg])
 
-approval contains sprintf("%s is outside the working directory and needs approval", [path_label(p)]) if {
-	input.tool == "run_shell"
+shell_approval contains sprintf("%s is outside the working directory and needs approval", [path_label(p)]) if {
 	some p in opened_paths
 	outside_path(p)
 }
@@ -337,8 +328,7 @@ approval contains sprintf("%s is outside the working directory and needs approva
 # A hard link is another name for the same file, so a file with more
 # than one cannot be judged by its name: it may be a secret under an
 # innocent one.
-approval contains sprintf("%s has %d hard links (it may be a secret under another name) and needs approval", [p.resolved, p.links]) if {
-	input.tool == "run_shell"
+shell_approval contains sprintf("%s has %d hard links (it may be a secret under another name) and needs approval", [p.resolved, p.links]) if {
 	some p in opened_paths
 	p.links > 1
 }
@@ -486,8 +476,7 @@ git_program_options := [
 	"--receive-pack", "--config-env", "--exec",
 ]
 
-deny contains sprintf("%s runs a program named on the command line", [what]) if {
-	input.tool == "run_shell"
+shell_deny contains sprintf("%s runs a program named on the command line", [what]) if {
 	some what in program_options
 }
 
@@ -744,14 +733,12 @@ resolved_ok(c) if {
 	resolved_name(c) in {"mawk", "gawk", "original-awk"}
 }
 
-approval contains sprintf("%s is not on the read-only list and needs approval", [c.base]) if {
-	input.tool == "run_shell"
+shell_approval contains sprintf("%s is not on the read-only list and needs approval", [c.base]) if {
 	some c in commands
 	not readonly_command(c)
 }
 
-approval contains sprintf("the command writes to %s and needs approval", [r.target]) if {
-	input.tool == "run_shell"
+shell_approval contains sprintf("the command writes to %s and needs approval", [r.target]) if {
 	some r in input.shell.redirects
 	r.writes
 }
