@@ -94,10 +94,15 @@ func (c *chain) close() {
 	}
 }
 
-// append fills in rec's seq, time and hashes and inserts it.
+// append fills in rec's seq, hashes and, unless it has one (a record
+// from the journal keeps the time of its commit there), time, and inserts
+// it.
 func (c *chain) append(ctx context.Context, rec *Record) error {
 	seq := c.seq + 1
-	rec.Seq, rec.At, rec.PrevHash = seq, c.now, c.prev
+	if rec.At.IsZero() {
+		rec.At = c.now
+	}
+	rec.Seq, rec.PrevHash = seq, c.prev
 	rec.Hash = Hash(*rec)
 	_, err := c.stmt.ExecContext(ctx, rec.Seq, FormatTime(rec.At), rec.Kind,
 		rec.SessionID, rec.CallID, string(rec.Body), rec.PrevHash, rec.Hash)

@@ -61,7 +61,8 @@ func openRecorder(t testing.TB, opts Options) (*Recorder, string) {
 }
 
 // appendN appends n records of the kinds a session writes, one commit
-// each: a session start, then intent and completion pairs.
+// each, each in the database before the next is appended: a session
+// start, then intent and completion pairs.
 func appendN(t testing.TB, r *Recorder, n int) {
 	t.Helper()
 	ctx := context.Background()
@@ -75,6 +76,9 @@ func appendN(t testing.TB, r *Recorder, n int) {
 		}
 		body := map[string]any{"i": i, "tool": "read_file", "target": "docs"}
 		if err := r.Append(ctx, kind, "sess-1", call, body); err != nil {
+			t.Fatal(err)
+		}
+		if err := r.Sync(ctx); err != nil {
 			t.Fatal(err)
 		}
 	}

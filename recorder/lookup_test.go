@@ -27,6 +27,9 @@ func writeKeyedTranscript(t *testing.T) (string, []string) {
 		if err := r.Append(ctx, kind, session, call, body); err != nil {
 			t.Fatal(err)
 		}
+		if err := r.Sync(ctx); err != nil {
+			t.Fatal(err)
+		}
 	}
 	sessions := []string{"sess-a", "sess-b", "sess-c"}
 	for _, s := range sessions {

@@ -1,10 +1,14 @@
 // Package recorder keeps the transcript of every session in SQLite: an
 // append-only log of records, each chained to the one before it by a hash,
 // written with group commit so that many concurrent calls share a commit.
-// Every so many records, and on Close, an ed25519-signed checkpoint
-// vouches for the chain up to it. Verify checks a transcript, Prune
-// removes old records without breaking the chain, and the readers (Calls,
-// Sessions, Records) stream it back for the audit commands.
+// On SQLite a commit is an append to a journal file beside the database,
+// whose records a goroutine moves into the database, where they are
+// chained, a moment later. Every so many records, and on Close, an
+// ed25519-signed checkpoint vouches for the chain up to it. Verify checks
+// a transcript, Prune removes old records without breaking the chain, and
+// the readers (Calls, Sessions, Records) stream it back for the audit
+// commands, after Recover has moved in what a stopped guard left in its
+// journal.
 package recorder
 
 import (
@@ -111,8 +115,15 @@ func (o *Options) setDefaults() error {
 // arrived meanwhile wait for the next leader, the oldest of them, whom
 // the leader wakes as it leaves. One caller alone therefore commits with
 // no hand-off at all, and many callers still share each commit.
+//
+// On SQLite the commit is a write to the journal (see journal.go), and
+// the ingester moves the records into the database; Sync waits for it.
+// When another process holds the journal (a serving guard, while the
+// approvals command records a decision), the recorder commits straight
+// to the database, and tries now and then to take the journal over.
 type Recorder struct {
 	db     *sql.DB
+	path   string // of the SQLite database; empty on PostgreSQL
 	opts   Options
 	logger *slog.Logger
 	store  committer
@@ -126,6 +137,16 @@ type Recorder struct {
 	closed  bool
 	// idle is signalled when leading ends, for Close.
 	idle sync.Cond
+	// journal and ing are set, once, when the recorder holds the journal;
+	// nil, it commits straight to the database.
+	journal *journal
+	ing     *ingester
+
+	// frames is the leader's buffer for the frames of a commit.
+	frames []byte
+	// nextTry is when the leader of a recorder without the journal tries
+	// to take it again.
+	nextTry time.Time
 
 	// lastCheckpoint is the seq of the latest checkpoint; only the leader
 	// touches it after Open. Checkpoints other processes write (a prune)
@@ -158,10 +179,24 @@ CREATE TABLE IF NOT EXISTS records (
 	prev_hash  TEXT NOT NULL,
 	hash       TEXT NOT NULL
 );
-` + dropRecordIndexes + keysSchema
+` + dropRecordIndexes + keysSchema + journalStateSchema
 
-// Open opens (creating if needed) the transcript database at path.
+// Open opens (creating if needed) the transcript database at path and
+// takes its journal (JournalPath), moving into the database first the
+// records a recorder that did not close left there. When another process
+// holds the journal, the recorder commits straight to the database.
 func Open(path string, opts Options) (*Recorder, error) {
+	return open(path, opts, nil)
+}
+
+// open is Open, with the journal's file already open and locked when
+// journal is not nil; it is closed when open fails.
+func open(path string, opts Options, journal *os.File) (_ *Recorder, err error) {
+	defer func() {
+		if err != nil && journal != nil {
+			journal.Close()
+		}
+	}()
 	if opts.Synchronous == "" {
 		opts.Synchronous = "normal"
 	}
@@ -194,7 +229,18 @@ func Open(path string, opts Options) (*Recorder, error) {
 		db.Close()
 		return nil, err
 	}
-	return start(context.Background(), db, opts)
+	r, err := start(context.Background(), db, opts)
+	if err != nil {
+		return nil, err
+	}
+	r.path = path
+	if err := r.startJournal(path, journal); err != nil {
+		journal = nil // startJournal closed it
+		r.store.close()
+		r.db.Close()
+		return nil, err
+	}
+	return r, nil
 }
 
 // start checks the transcript in db and readies the committer on it; it
@@ -388,12 +434,22 @@ func (r *Recorder) handOff(batch []*pending) {
 	r.queue[0].wake <- false
 }
 
-// commit writes batch in one transaction and sets each record's error.
+// commit commits batch, to the journal or in one transaction, and sets
+// each record's error.
 func (r *Recorder) commit(batch []*pending) {
 	begun := time.Now()
-	signed, err := r.store.commit(context.Background(), batch, r.opts.Now().UTC(), r.checkpointDue)
-	if err == nil && signed != 0 {
-		r.lastCheckpoint = signed
+	if r.journal == nil && r.path != "" {
+		r.tryJournal()
+	}
+	var err error
+	if r.journal != nil {
+		err = r.commitJournal(batch)
+	} else {
+		var signed int64
+		signed, err = r.store.commit(context.Background(), batch, r.opts.Now().UTC(), r.checkpointDue)
+		if err == nil && signed != 0 {
+			r.lastCheckpoint = signed
+		}
 	}
 	if r.opts.OnCommit != nil {
 		r.opts.OnCommit(len(batch), time.Since(begun), err)
@@ -404,6 +460,63 @@ func (r *Recorder) commit(batch []*pending) {
 	for _, p := range batch {
 		p.err = err
 	}
+}
+
+// commitJournal writes the frames of batch to the journal in one write,
+// then wakes the ingester.
+func (r *Recorder) commitJournal(batch []*pending) error {
+	at := r.opts.Now().UTC()
+	buf := r.frames[:0]
+	for _, p := range batch {
+		p.rec.At = at
+		buf = appendFrame(buf, &p.rec)
+	}
+	err := r.journal.write(buf, len(batch))
+	if cap(buf) <= 1<<20 { // a buffer grown for a large result is let go
+		r.frames = buf
+	} else {
+		r.frames = nil
+	}
+	if err != nil {
+		return err
+	}
+	r.ing.poke()
+	return nil
+}
+
+// journalRetry is how often a recorder without the journal tries to take
+// it.
+const journalRetry = time.Second
+
+// tryJournal takes the journal when the process that held it let it go,
+// at most every journalRetry. Only a leader calls it: the store is the
+// leader's until the ingester starts.
+func (r *Recorder) tryJournal() {
+	now := r.opts.Now()
+	if now.Before(r.nextTry) {
+		return
+	}
+	r.nextTry = now.Add(journalRetry)
+	if err := r.startJournal(r.path, nil); err != nil {
+		r.logger.Error("recorder could not take over the journal; committing straight "+
+			"to the database", "error", err)
+	} else if r.journal != nil {
+		r.logger.Info("recorder took over the journal", "journal", r.journal.path)
+	}
+}
+
+// Sync waits until every record appended before it was called is in the
+// database, where readers see it, and returns an error when ctx ends
+// first. With a journal that takes a few milliseconds; without one,
+// nothing.
+func (r *Recorder) Sync(ctx context.Context) error {
+	r.mu.Lock()
+	g := r.ing
+	r.mu.Unlock()
+	if g == nil {
+		return nil
+	}
+	return g.sync(ctx)
 }
 
 // checkpointDue signs the head of ch when enough records follow the last
@@ -485,8 +598,11 @@ func hashText(seq int64, at, kind, session, call, prev string, body []byte) stri
 // FormatTime is the text form of a record time, as stored and hashed.
 func FormatTime(t time.Time) string { return t.UTC().Format(time.RFC3339Nano) }
 
-// Close waits for the records already queued to be committed, signs the
-// head, and closes the database. Append returns ErrClosed after Close.
+// Close waits for the records already queued to be committed, moves
+// every journaled record into the database, signs the head, empties the
+// journal, and closes the database. Append returns ErrClosed after Close.
+// Should the records not go into the database, they stay in the journal
+// for the next Open, and Close says so.
 func (r *Recorder) Close() error {
 	r.closeOnce.Do(func() {
 		r.mu.Lock()
@@ -495,9 +611,25 @@ func (r *Recorder) Close() error {
 			r.idle.Wait()
 		}
 		r.mu.Unlock()
+		var errs []error
+		if r.ing != nil {
+			if err := r.ing.drain(); err != nil {
+				errs = append(errs, fmt.Errorf("recorder: records remain in the journal "+
+					"%s for the next open: %w", r.journal.path, err))
+			}
+		}
 		r.store.close()
 		r.closingCheckpoint()
-		r.closeErr = r.db.Close()
+		if r.ing != nil {
+			if len(errs) == 0 {
+				if err := r.ing.rotateNow(); err != nil {
+					r.logger.Error("recorder journal rotation failed", "error", err)
+				}
+			}
+			r.journal.close()
+		}
+		errs = append(errs, r.db.Close())
+		r.closeErr = errors.Join(errs...)
 	})
 	return r.closeErr
 }

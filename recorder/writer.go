@@ -166,18 +166,27 @@ func (w *liteWriter) discard() {
 func (w *liteWriter) close() { w.discard() }
 
 func (w *liteWriter) commit(ctx context.Context, batch []*pending, now time.Time, due checkpointFunc) (int64, error) {
+	return w.commitWith(ctx, batch, now, due, nil)
+}
+
+// commitWith is commit that also runs also, when not nil, in the
+// transaction after the records: the ingester stores there how far the
+// journal is in the database.
+func (w *liteWriter) commitWith(ctx context.Context, batch []*pending, now time.Time,
+	due checkpointFunc, also func(context.Context, execer) error) (int64, error) {
 	wasKnown := w.known
-	signed, err := w.try(ctx, batch, now, due)
+	signed, err := w.try(ctx, batch, now, due, also)
 	if err != nil && wasKnown && isConstraint(err) {
 		// Another process appended since this writer last read the head.
-		signed, err = w.try(ctx, batch, now, due)
+		signed, err = w.try(ctx, batch, now, due, also)
 	}
 	return signed, err
 }
 
 // try runs one transaction appending batch; on failure the transaction
 // is rolled back and the head forgotten.
-func (w *liteWriter) try(ctx context.Context, batch []*pending, now time.Time, due checkpointFunc) (int64, error) {
+func (w *liteWriter) try(ctx context.Context, batch []*pending, now time.Time,
+	due checkpointFunc, also func(context.Context, execer) error) (int64, error) {
 	if w.conn == nil {
 		if err := w.connect(ctx); err != nil {
 			return 0, err
@@ -195,6 +204,9 @@ func (w *liteWriter) try(ctx context.Context, batch []*pending, now time.Time, d
 		if err == nil && keysDue(before, ch.seq) {
 			w.catchUpKeys(ctx, ch.seq)
 		}
+	}
+	if err == nil && also != nil {
+		err = also(ctx, w.conn)
 	}
 	if err == nil {
 		if _, err = w.commitStmt.ExecContext(ctx); err != nil {

@@ -187,6 +187,9 @@ func TestRawBodies(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
+			if err := r.Sync(context.Background()); err != nil {
+				t.Fatal(err)
+			}
 			var got string
 			err = openRW(t, path).QueryRow(`SELECT body FROM records
 				WHERE call_id = ?`, tc.name).Scan(&got)

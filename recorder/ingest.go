@@ -1,0 +1,343 @@
+package recorder
+
+import (
+	"bufio"
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"sync"
+	"time"
+)
+
+// Ingestion batches: records and bytes of records per SQLite transaction.
+const (
+	ingestRecords = 256
+	ingestBytes   = 8 << 20
+)
+
+// Ingestion retries a failed transaction after a pause that doubles from
+// ingestRetryMin to ingestRetryMax; Close gives up after closeAttempts.
+const (
+	ingestRetryMin = 10 * time.Millisecond
+	ingestRetryMax = time.Second
+	closeAttempts  = 5
+)
+
+// errCorrupt marks a journal that cannot be read on: a damaged frame in
+// the middle, which ingestion never skips, since the records after it
+// would take the seqs of the records it held.
+var errCorrupt = errors.New("recorder: the journal is damaged")
+
+// ingester moves the journal's records into SQLite, in order, in
+// batches, each in one transaction with the journal position, in a
+// goroutine of its own. It alone uses the SQLite writer (the Recorder's
+// store) while the Recorder is open, and alone rotates the journal.
+type ingester struct {
+	r  *Recorder
+	j  *journal
+	w  *liteWriter
+	rd *bufio.Reader
+
+	wake chan struct{} // a record was journaled
+	stop chan struct{} // closed by Close
+	done chan struct{} // closed when the goroutine ends
+
+	// mu guards the fields below it.
+	mu sync.Mutex
+	// count is how many of the records journaled since Open are in the
+	// database.
+	count int64
+	// err is the error of the last ingestion, nil once one succeeds;
+	// fatal says that ingestion stopped for good.
+	err   error
+	fatal bool
+	// moved is closed, and replaced, whenever count or err changes.
+	moved chan struct{}
+}
+
+func newIngester(r *Recorder, j *journal, w *liteWriter) *ingester {
+	return &ingester{
+		r: r, j: j, w: w,
+		wake:  make(chan struct{}, 1),
+		stop:  make(chan struct{}),
+		done:  make(chan struct{}),
+		moved: make(chan struct{}),
+	}
+}
+
+// poke wakes the ingester, without waiting.
+func (g *ingester) poke() {
+	select {
+	case g.wake <- struct{}{}:
+	default:
+	}
+}
+
+// run ingests whenever woken, until stopped.
+func (g *ingester) run() {
+	defer close(g.done)
+	retry := time.NewTimer(time.Hour)
+	retry.Stop()
+	defer retry.Stop()
+	var pause time.Duration
+	for {
+		if pause > 0 {
+			retry.Reset(pause)
+		}
+		select {
+		case <-g.wake:
+		case <-retry.C:
+		case <-g.stop:
+			return
+		}
+		retry.Stop()
+		err := g.ingestAll(context.Background())
+		if err == nil {
+			pause = 0
+			g.rotate()
+			continue
+		}
+		if errors.Is(err, errCorrupt) {
+			g.r.logger.Error("recorder journal is damaged: ingestion stopped and "+
+				"appends are refused", "journal", g.j.path, "error", err)
+			return
+		}
+		pause = min(max(2*pause, ingestRetryMin), ingestRetryMax)
+		g.r.logger.Error("recorder ingestion failed; the records stay in the journal "+
+			"and are retried", "journal", g.j.path, "retry_in", pause, "error", err)
+	}
+}
+
+// ingestAll ingests every record journaled so far.
+func (g *ingester) ingestAll(ctx context.Context) error {
+	for {
+		n, err := g.ingest(ctx)
+		g.report(n, err)
+		if err != nil || n == 0 {
+			return err
+		}
+	}
+}
+
+// report records the outcome of one ingestion and wakes those waiting in
+// Sync.
+func (g *ingester) report(n int, err error) {
+	if n == 0 && err == nil && g.err == nil {
+		return // nothing changed; g.err is only written here, by the ingester
+	}
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	g.count += int64(n)
+	g.err = err
+	if errors.Is(err, errCorrupt) {
+		g.fatal = true
+		g.j.fail(err)
+	}
+	close(g.moved)
+	g.moved = make(chan struct{})
+}
+
+// ingest moves the next batch of journaled records into the database
+// and returns how many.
+func (g *ingester) ingest(ctx context.Context) (int, error) {
+	from, end := g.j.ingested.Load(), g.j.end.Load()
+	if from == end {
+		return 0, nil
+	}
+	batch, next, err := g.read(from, end, g.batchLimit())
+	if err != nil {
+		var fe *frameError
+		if errors.As(err, &fe) {
+			// end is where a whole write ended: nothing here is torn.
+			return 0, fmt.Errorf("%w: %w", errCorrupt, err)
+		}
+		return 0, err
+	}
+	if len(batch) == 0 {
+		return 0, nil
+	}
+	if err := g.commit(ctx, batch, g.j.gen, next); err != nil {
+		return 0, err
+	}
+	g.j.ingested.Store(next)
+	return len(batch), nil
+}
+
+// batchLimit is how many records the next batch may hold: ingestRecords,
+// or fewer, so that a batch ends where the next checkpoint is due and
+// checkpoints keep their cadence however far ingestion lags.
+func (g *ingester) batchLimit() int {
+	if g.r.opts.SigningKey == nil || !g.w.known {
+		return ingestRecords
+	}
+	left := int64(g.r.opts.CheckpointEvery) - (g.w.seq - g.r.lastCheckpoint)
+	return int(min(max(left, 1), ingestRecords))
+}
+
+// read reads a batch of at most limit records from offset from, before
+// end, and returns them with the offset past the last one. On an error
+// it returns the records read before it too.
+func (g *ingester) read(from, end int64, limit int) ([]*pending, int64, error) {
+	s := newFrameScanner(g.j.f, g.rd, from, end)
+	g.rd = s.rd
+	var batch []*pending
+	size := 0
+	for len(batch) < limit && size < ingestBytes {
+		rec, err := s.next()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			return batch, s.off, err
+		}
+		batch = append(batch, &pending{rec: rec})
+		size += len(rec.Body)
+	}
+	return batch, s.off, nil
+}
+
+// commit inserts batch, read from the journal of generation gen up to
+// offset next, in one transaction that stores that position.
+func (g *ingester) commit(ctx context.Context, batch []*pending, gen uint64, next int64) error {
+	store := func(ctx context.Context, e execer) error {
+		return setJournalState(ctx, e, gen, next)
+	}
+	// A checkpoint due after the batch takes the time of the batch's last
+	// record, so that times keep the order of the chain.
+	now := batch[len(batch)-1].rec.At
+	signed, err := g.w.commitWith(ctx, batch, now, g.r.checkpointDue, store)
+	if err != nil {
+		// A commit whose outcome is unclear may have happened: the
+		// position stored says, and the batch must not go in twice.
+		if st, ok, rerr := journalState(ctx, g.r.db); rerr == nil && ok &&
+			st.gen == gen && st.ingested == next {
+			g.r.logger.Warn("recorder ingestion reported a failure but committed",
+				"error", err)
+			return nil
+		}
+		return err
+	}
+	if signed != 0 {
+		g.r.lastCheckpoint = signed
+	}
+	return nil
+}
+
+// rotate replaces a journal past rotateAt whose records are all in the
+// database with an empty one.
+func (g *ingester) rotate() {
+	if g.j.end.Load() < rotateAt {
+		return
+	}
+	if err := g.rotateNow(); err != nil {
+		g.r.logger.Error("recorder journal rotation failed", "journal", g.j.path, "error", err)
+	}
+}
+
+// rotateNow replaces the journal with an empty one when every record in
+// it is in the database, and stores the new generation.
+func (g *ingester) rotateNow() error {
+	done, err := g.j.rotate()
+	if err != nil || !done {
+		return err
+	}
+	// Until this commits, the database names the generation before;
+	// Open then ingests this one from its start, which is right too.
+	return setJournalState(context.Background(), g.r.db, g.j.gen, journalHeaderLen)
+}
+
+// drain stops the goroutine and ingests what is left, retrying a few
+// times; it is for Close.
+func (g *ingester) drain() error {
+	close(g.stop)
+	<-g.done
+	pause := ingestRetryMin
+	var err error
+	for range closeAttempts {
+		if g.fatal {
+			return g.err
+		}
+		if err = g.ingestAll(context.Background()); err == nil {
+			return nil
+		}
+		time.Sleep(pause)
+		pause = min(2*pause, ingestRetryMax)
+	}
+	return err
+}
+
+// sync waits until every record journaled before it was called is in the
+// database.
+func (g *ingester) sync(ctx context.Context) error {
+	want := g.j.appended.Load()
+	g.poke()
+	for {
+		g.mu.Lock()
+		got, err, fatal, moved := g.count, g.err, g.fatal, g.moved
+		g.mu.Unlock()
+		switch {
+		case got >= want:
+			return nil
+		case fatal:
+			return err
+		}
+		select {
+		case <-moved:
+		case <-ctx.Done():
+			if err != nil {
+				return fmt.Errorf("recorder: sync: %w (ingestion is failing: %v)", ctx.Err(), err)
+			}
+			return fmt.Errorf("recorder: sync: %w", ctx.Err())
+		}
+	}
+}
+
+// journalPos is a position stored in journal_state.
+type journalPos struct {
+	gen      uint64
+	ingested int64
+}
+
+// journalState reads the stored position; ok is false when there is
+// none (or no journal_state table, in a database no guard of this
+// version opened).
+func journalState(ctx context.Context, q querier) (journalPos, bool, error) {
+	var n int
+	err := q.QueryRowContext(ctx, `SELECT count(*) FROM sqlite_master
+		WHERE type = 'table' AND name = 'journal_state'`).Scan(&n)
+	if err != nil || n == 0 {
+		return journalPos{}, false, wrapErr("recorder: read the journal position", err)
+	}
+	var p journalPos
+	err = q.QueryRowContext(ctx, `SELECT generation, ingested FROM journal_state
+		WHERE id = 1`).Scan(&p.gen, &p.ingested)
+	if errors.Is(err, sql.ErrNoRows) {
+		return journalPos{}, false, nil
+	}
+	if err != nil {
+		return journalPos{}, false, fmt.Errorf("recorder: read the journal position: %w", err)
+	}
+	return p, true, nil
+}
+
+// setJournalState stores a position.
+func setJournalState(ctx context.Context, e execer, gen uint64, ingested int64) error {
+	_, err := e.ExecContext(ctx, `INSERT OR REPLACE INTO journal_state (id, generation, ingested)
+		VALUES (1, ?, ?)`, int64(gen), ingested)
+	if err != nil {
+		return fmt.Errorf("recorder: store the journal position: %w", err)
+	}
+	return nil
+}
+
+// fileSize returns the size of f.
+func fileSize(f *os.File) (int64, error) {
+	fi, err := f.Stat()
+	if err != nil {
+		return 0, fmt.Errorf("recorder: stat the journal: %w", err)
+	}
+	return fi.Size(), nil
+}

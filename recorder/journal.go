@@ -1,0 +1,445 @@
+package recorder
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"hash/crc32"
+	"io"
+	"os"
+	"path/filepath"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+)
+
+// The journal is a file beside a SQLite transcript that records are
+// committed to first: a commit there is one write(2) of the batch's
+// frames (and an fdatasync with synchronous "full"), where a SQLite
+// commit costs ten times as much. The Recorder's ingester moves the
+// records into SQLite in the background, where they are chained. See
+// ingest.go, and docs/audit.md for the whole story.
+//
+// The file is a header, then frames:
+//
+//	header: "mcpgjnl1" | generation (uint64) | CRC-32C of the 16 bytes before
+//	frame:  payload length (uint32) | CRC-32C of length and payload (uint32) | payload
+//	payload: at (int64, Unix ns) | kind | session_id | call_id | body
+//
+// Integers are little-endian; kind, session_id and call_id are each
+// preceded by their length as a uvarint; the body is the rest. A frame
+// holds no seq and no hash: the chain is assigned when the record goes
+// into SQLite, so that other processes appending there meanwhile (the
+// approvals command, a prune) never fork it.
+//
+// The database keeps, in journal_state, the generation of the journal
+// and the offset up to which its frames are in the database, updated in
+// the transaction that inserts them, so each frame goes in exactly once.
+// When a journal is wholly ingested it is replaced by an empty one of the
+// next generation (see rotate).
+
+const (
+	journalMagic     = "mcpgjnl1"
+	journalHeaderLen = 20
+	frameHeaderLen   = 8
+	// minPayload is the payload of a record with every field empty.
+	minPayload = 8 + 3
+	// maxPayload bounds a frame's payload (SQLite's own limit on a value
+	// is about 1 GB).
+	maxPayload = 1 << 30
+)
+
+// rotateAt is the size past which a journal whose records are all in the
+// database is replaced by an empty one.
+const rotateAt = 4 << 20
+
+// maxBacklog is how many bytes of records the journal may hold that are
+// not yet in the database. Past it appends fail: the database has not
+// taken records for a while, and the guard stops rather than let the
+// journal grow without bound.
+const maxBacklog = 256 << 20
+
+// journalStateSchema holds where the journal's records stop being in the
+// database: its generation and the offset past the last frame ingested.
+const journalStateSchema = `
+CREATE TABLE IF NOT EXISTS journal_state (
+	id         INTEGER PRIMARY KEY CHECK (id = 1),
+	generation INTEGER NOT NULL,
+	ingested   INTEGER NOT NULL
+);
+`
+
+var castagnoli = crc32.MakeTable(crc32.Castagnoli)
+
+// JournalPath returns the journal of the SQLite transcript at dbPath. It
+// is not dbPath + "-journal": SQLite takes a file of that name for its
+// own rollback journal and deletes it when it opens the database.
+func JournalPath(dbPath string) string { return dbPath + ".journal" }
+
+// journalHeader returns the header of a journal of generation gen.
+func journalHeader(gen uint64) []byte {
+	b := make([]byte, 0, journalHeaderLen)
+	b = append(b, journalMagic...)
+	b = binary.LittleEndian.AppendUint64(b, gen)
+	return binary.LittleEndian.AppendUint32(b, crc32.Checksum(b, castagnoli))
+}
+
+// parseJournalHeader returns the generation of the journal header b.
+func parseJournalHeader(b []byte) (uint64, error) {
+	if len(b) < journalHeaderLen || string(b[:8]) != journalMagic ||
+		binary.LittleEndian.Uint32(b[16:20]) != crc32.Checksum(b[:16], castagnoli) {
+		return 0, errors.New("recorder: the journal's header is not a journal header")
+	}
+	return binary.LittleEndian.Uint64(b[8:16]), nil
+}
+
+// appendFrame appends rec's frame to buf.
+func appendFrame(buf []byte, rec *Record) []byte {
+	start := len(buf)
+	buf = append(buf, make([]byte, frameHeaderLen)...)
+	buf = binary.LittleEndian.AppendUint64(buf, uint64(rec.At.UnixNano()))
+	for _, s := range []string{rec.Kind, rec.SessionID, rec.CallID} {
+		buf = binary.AppendUvarint(buf, uint64(len(s)))
+		buf = append(buf, s...)
+	}
+	buf = append(buf, rec.Body...)
+	binary.LittleEndian.PutUint32(buf[start:], uint32(len(buf)-start-frameHeaderLen))
+	crc := crc32.Update(0, castagnoli, buf[start:start+4])
+	crc = crc32.Update(crc, castagnoli, buf[start+frameHeaderLen:])
+	binary.LittleEndian.PutUint32(buf[start+4:], crc)
+	return buf
+}
+
+// decodePayload returns the record a frame's payload holds; the body
+// shares p's memory.
+func decodePayload(p []byte) (Record, error) {
+	bad := errors.New("recorder: a journal frame's payload does not parse")
+	if len(p) < minPayload {
+		return Record{}, bad
+	}
+	rec := Record{At: time.Unix(0, int64(binary.LittleEndian.Uint64(p))).UTC()}
+	p = p[8:]
+	for _, s := range []*string{&rec.Kind, &rec.SessionID, &rec.CallID} {
+		n, k := binary.Uvarint(p)
+		if k <= 0 || n > uint64(len(p)-k) {
+			return Record{}, bad
+		}
+		*s, p = string(p[k:k+int(n)]), p[k+int(n):]
+	}
+	rec.Body = p
+	return rec, nil
+}
+
+// frameError is a frame that is cut short or fails its check.
+type frameError struct {
+	off    int64
+	reason string
+	// tail says that nothing but zero bytes follows the frame's start
+	// within its declared length or the data read, so it may be a write
+	// that a crash cut short rather than damage.
+	tail bool
+}
+
+func (e *frameError) Error() string {
+	return fmt.Sprintf("recorder: the journal frame at offset %d %s", e.off, e.reason)
+}
+
+// frameScanner reads the frames of a journal between two offsets.
+type frameScanner struct {
+	f   *os.File
+	rd  *bufio.Reader
+	off int64 // offset past the last whole frame read
+	end int64
+	hdr [frameHeaderLen]byte
+}
+
+func newFrameScanner(f *os.File, rd *bufio.Reader, from, end int64) *frameScanner {
+	if rd == nil {
+		rd = bufio.NewReaderSize(nil, 64<<10)
+	}
+	rd.Reset(io.NewSectionReader(f, from, end-from))
+	return &frameScanner{f: f, rd: rd, off: from, end: end}
+}
+
+// next returns the next record, io.EOF at the end, or a *frameError for
+// a frame that is cut short or damaged.
+func (s *frameScanner) next() (Record, error) {
+	if s.off == s.end {
+		return Record{}, io.EOF
+	}
+	left := s.end - s.off
+	if left < frameHeaderLen {
+		return Record{}, s.bad("is cut short in its header", left)
+	}
+	if _, err := io.ReadFull(s.rd, s.hdr[:]); err != nil {
+		return Record{}, fmt.Errorf("recorder: read the journal: %w", err)
+	}
+	n := int64(binary.LittleEndian.Uint32(s.hdr[:4]))
+	if n < minPayload || n > maxPayload {
+		return Record{}, s.bad(fmt.Sprintf("declares %d bytes", n), left)
+	}
+	if n > left-frameHeaderLen {
+		return Record{}, s.bad(fmt.Sprintf("declares %d bytes and %d follow", n,
+			left-frameHeaderLen), left)
+	}
+	p := make([]byte, n)
+	if _, err := io.ReadFull(s.rd, p); err != nil {
+		return Record{}, fmt.Errorf("recorder: read the journal: %w", err)
+	}
+	crc := crc32.Update(0, castagnoli, s.hdr[:4])
+	if crc32.Update(crc, castagnoli, p) != binary.LittleEndian.Uint32(s.hdr[4:]) {
+		return Record{}, s.bad("fails its check", frameHeaderLen+n)
+	}
+	rec, err := decodePayload(p)
+	if err != nil {
+		return Record{}, s.bad("fails to parse", frameHeaderLen+n)
+	}
+	s.off += frameHeaderLen + n
+	return rec, nil
+}
+
+// bad returns the error for the frame at s.off; span is how far the
+// frame reaches. It is a tail when the frame reaches the end of the data,
+// or only zero bytes follow it (what a file system may leave of writes a
+// power loss cut short).
+func (s *frameScanner) bad(reason string, span int64) error {
+	e := &frameError{off: s.off, reason: reason}
+	rest := s.off + span
+	e.tail = rest >= s.end || s.zeroFrom(rest)
+	return e
+}
+
+// zeroFrom reports whether every byte from off to the end is zero.
+func (s *frameScanner) zeroFrom(off int64) bool {
+	buf := make([]byte, 64<<10)
+	for off < s.end {
+		n, err := s.f.ReadAt(buf[:min(int64(len(buf)), s.end-off)], off)
+		if n == 0 || (err != nil && err != io.EOF) {
+			return false
+		}
+		if bytes.IndexFunc(buf[:n], func(r rune) bool { return r != 0 }) >= 0 {
+			return false
+		}
+		off += int64(n)
+	}
+	return true
+}
+
+// journal is an open journal whose lock this process holds.
+type journal struct {
+	path string
+	// full syncs the data of every append to the disk (synchronous
+	// "full").
+	full bool
+
+	// mu is the append lock: a leader holds it while it writes, and
+	// rotate holds it while it replaces the file.
+	mu sync.Mutex
+	// f is the journal, open for appending, with its lock held. Writes
+	// and replacements hold mu; the ingester, which alone replaces it,
+	// reads it without.
+	f *os.File
+	// gen is the generation of f; only the ingester reads or changes it
+	// after Open.
+	gen uint64
+	// err, once set, fails every append: the file's content past end
+	// is in doubt.
+	err error
+
+	// end is the offset past the last whole frame written, ingested the
+	// offset past the last frame in the database. Both are reset by
+	// rotate.
+	end, ingested atomic.Int64
+	// appended counts the records written since Open.
+	appended atomic.Int64
+}
+
+// lockJournal opens the journal at path, creating it empty if needed,
+// and takes its lock. It returns nil, nil when another process holds the
+// lock.
+func lockJournal(path string) (*os.File, error) {
+	// The lock holder replaces the file when it rotates it; a lock taken
+	// on the file it replaced must be taken again on the new one.
+	for range 10 {
+		f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE|os.O_APPEND, 0o600)
+		if err != nil {
+			return nil, fmt.Errorf("recorder: open the journal: %w", err)
+		}
+		locked, err := tryLock(f)
+		if err != nil || !locked {
+			f.Close()
+			return nil, err
+		}
+		if same, err := isFileAt(f, path); err != nil || same {
+			if err != nil {
+				f.Close()
+				return nil, err
+			}
+			return f, nil
+		}
+		f.Close()
+	}
+	return nil, errors.New("recorder: the journal keeps being replaced while it is locked")
+}
+
+// tryLock takes f's exclusive lock if nobody holds it.
+func tryLock(f *os.File) (bool, error) {
+	err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB)
+	if errors.Is(err, syscall.EWOULDBLOCK) {
+		return false, nil
+	}
+	if err != nil {
+		return false, fmt.Errorf("recorder: lock the journal: %w", err)
+	}
+	return true, nil
+}
+
+// isFileAt reports whether f is the file at path.
+func isFileAt(f *os.File, path string) (bool, error) {
+	fi, err := f.Stat()
+	if err != nil {
+		return false, fmt.Errorf("recorder: stat the journal: %w", err)
+	}
+	pi, err := os.Stat(path)
+	if errors.Is(err, os.ErrNotExist) {
+		return false, nil
+	}
+	if err != nil {
+		return false, fmt.Errorf("recorder: stat the journal: %w", err)
+	}
+	return os.SameFile(fi, pi), nil
+}
+
+// write appends the frames in buf, which hold records records, as one
+// write. On failure nothing of it stays in the file, or the journal is
+// failed for good.
+func (j *journal) write(buf []byte, records int) error {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	if j.err != nil {
+		return j.err
+	}
+	end := j.end.Load()
+	if backlog := end - j.ingested.Load(); backlog > maxBacklog {
+		return fmt.Errorf("recorder: %d MiB of journal records are not in the database yet; "+
+			"refusing more until they are (see the log for why they are not)", backlog>>20)
+	}
+	n, err := j.f.Write(buf)
+	if err != nil {
+		err = fmt.Errorf("recorder: write the journal: %w", err)
+		if n > 0 {
+			if terr := j.f.Truncate(end); terr != nil {
+				j.err = fmt.Errorf("%w; and cutting the partial write off failed: %v", err, terr)
+			}
+		}
+		return err
+	}
+	if j.full {
+		if err := datasync(j.f); err != nil {
+			// Whether the data reached the disk is unknown, and a later
+			// sync may report success over the same loss: stop here.
+			j.err = fmt.Errorf("recorder: sync the journal: %w", err)
+			return j.err
+		}
+	}
+	j.end.Store(end + int64(len(buf)))
+	j.appended.Add(int64(records))
+	return nil
+}
+
+// fail fails every later append with err.
+func (j *journal) fail(err error) {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	if j.err == nil {
+		j.err = err
+	}
+}
+
+// replace writes an empty journal of generation gen, locked, in place of
+// the file at path, durably, and returns it.
+func replaceJournal(path string, gen uint64) (*os.File, error) {
+	tmp := path + ".tmp"
+	f, err := os.OpenFile(tmp, os.O_RDWR|os.O_CREATE|os.O_TRUNC|os.O_APPEND, 0o600)
+	if err != nil {
+		return nil, fmt.Errorf("recorder: create a new journal: %w", err)
+	}
+	err = func() error {
+		// Locked before it takes the journal's name, so that nobody
+		// else can lock it.
+		if ok, err := tryLock(f); err != nil || !ok {
+			return errors.Join(errors.New("recorder: lock the new journal"), err)
+		}
+		if _, err := f.Write(journalHeader(gen)); err != nil {
+			return fmt.Errorf("recorder: write the new journal: %w", err)
+		}
+		if err := f.Sync(); err != nil {
+			return fmt.Errorf("recorder: sync the new journal: %w", err)
+		}
+		if err := os.Rename(tmp, path); err != nil {
+			return fmt.Errorf("recorder: put the new journal in place: %w", err)
+		}
+		return syncDir(filepath.Dir(path))
+	}()
+	if err != nil {
+		f.Close()
+		os.Remove(tmp)
+		return nil, err
+	}
+	return f, nil
+}
+
+// rotate replaces the journal with an empty one of the next generation
+// when every record in it is in the database; it reports whether it did.
+// Leaders wait meanwhile. The caller then records the new generation in
+// the database; should that fail, the next Open still knows the journal
+// of the generation after the one recorded for one to ingest from its
+// start.
+func (j *journal) rotate() (bool, error) {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	if j.err != nil || j.ingested.Load() != j.end.Load() || j.end.Load() == journalHeaderLen {
+		return false, j.err
+	}
+	f, err := replaceJournal(j.path, j.gen+1)
+	if err != nil {
+		return false, err
+	}
+	old := j.f
+	j.f, j.gen = f, j.gen+1
+	j.end.Store(journalHeaderLen)
+	j.ingested.Store(journalHeaderLen)
+	old.Close() // releases its lock; the file is gone
+	return true, nil
+}
+
+// close releases the journal and its lock.
+func (j *journal) close() error {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	if j.f == nil {
+		return nil
+	}
+	err := j.f.Close()
+	j.f = nil
+	if j.err == nil {
+		j.err = ErrClosed
+	}
+	return err
+}
+
+// syncDir makes a rename in dir durable.
+func syncDir(dir string) error {
+	d, err := os.Open(dir)
+	if err != nil {
+		return fmt.Errorf("recorder: open the journal's directory: %w", err)
+	}
+	defer d.Close()
+	if err := d.Sync(); err != nil {
+		return fmt.Errorf("recorder: sync the journal's directory: %w", err)
+	}
+	return nil
+}

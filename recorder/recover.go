@@ -1,0 +1,312 @@
+package recorder
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"syscall"
+)
+
+// journalPlan is where ingestion of a journal starts.
+type journalPlan struct {
+	gen  uint64
+	from int64
+	// fresh says that the file is empty or cut short in its header: it
+	// holds no record and is written anew, of generation gen.
+	fresh bool
+	// warning, when set, says what Open found amiss but could go on
+	// from.
+	warning string
+}
+
+// errForeignJournal is a journal that does not match the database's
+// stored position.
+var errForeignJournal = errors.New("recorder: the journal does not belong with the database")
+
+// planJournal decides where the records of a journal of size bytes, with
+// header hdr, stop being in the database, given the position stored
+// there (has says whether there is one). The rule: a journal of the
+// stored generation is in the database up to the stored offset; one of
+// the generation after it (a rotation the database did not hear of) not
+// at all; anything else is refused.
+func planJournal(hdr []byte, size int64, st journalPos, has bool) (journalPlan, error) {
+	if size < journalHeaderLen {
+		p := journalPlan{gen: 1, fresh: true}
+		if has {
+			// Nothing the recorder does leaves the journal missing or
+			// empty once the database has a position: it is replaced
+			// whole by rename. Records committed to a journal that was
+			// removed are lost; there is no telling how many.
+			p.gen = st.gen + 1
+			p.warning = fmt.Sprintf("the journal was missing or empty though the database "+
+				"has taken records from it (generation %d): any records committed to it and "+
+				"not yet in the database are lost", st.gen)
+		}
+		return p, nil
+	}
+	gen, err := parseJournalHeader(hdr)
+	if err != nil {
+		return journalPlan{}, fmt.Errorf("%w: %w", errForeignJournal, err)
+	}
+	p := journalPlan{gen: gen, from: journalHeaderLen}
+	switch {
+	case !has && size > journalHeaderLen:
+		return journalPlan{}, fmt.Errorf("%w: it holds records, but the database has "+
+			"never taken any from a journal (a journal left from another database?)",
+			errForeignJournal)
+	case !has || gen == st.gen+1:
+	case gen == st.gen:
+		if st.ingested < journalHeaderLen {
+			return journalPlan{}, fmt.Errorf("%w: the database's position %d is inside "+
+				"the header", errForeignJournal, st.ingested)
+		}
+		p.from = st.ingested
+	default:
+		return journalPlan{}, fmt.Errorf("%w: it is generation %d and the database has "+
+			"taken records up to generation %d", errForeignJournal, gen, st.gen)
+	}
+	if p.from > size {
+		// Bytes the database already holds are gone: nothing is lost.
+		p.warning = fmt.Sprintf("the journal is shorter (%d bytes) than the position the "+
+			"database has taken records up to (%d)", size, p.from)
+		p.from = size
+	}
+	return p, nil
+}
+
+// readPlan reads the header and size of the journal f and plans its
+// ingestion against the position stored in q's database.
+func readPlan(ctx context.Context, f *os.File, q querier) (journalPlan, int64, error) {
+	size, err := fileSize(f)
+	if err != nil {
+		return journalPlan{}, 0, err
+	}
+	hdr := make([]byte, journalHeaderLen)
+	if size >= journalHeaderLen {
+		if _, err := f.ReadAt(hdr, 0); err != nil {
+			return journalPlan{}, 0, fmt.Errorf("recorder: read the journal: %w", err)
+		}
+	}
+	st, has, err := journalState(ctx, q)
+	if err != nil {
+		return journalPlan{}, 0, err
+	}
+	p, err := planJournal(hdr, size, st, has)
+	return p, size, err
+}
+
+// startJournal takes the journal of the transcript at dbPath (f, when the
+// caller holds it already), moves whatever it holds that is not in the
+// database into it, and starts the ingester. When another process holds
+// the journal the recorder commits straight to the database instead.
+func (r *Recorder) startJournal(dbPath string, f *os.File) error {
+	path := JournalPath(dbPath)
+	if f == nil {
+		var err error
+		if f, err = lockJournal(path); err != nil || f == nil {
+			return err
+		}
+	}
+	w := r.store.(*liteWriter)
+	j := &journal{path: path, full: r.opts.Synchronous == "full", f: f}
+	g := newIngester(r, j, w)
+	if err := g.recover(context.Background()); err != nil {
+		j.close()
+		return err
+	}
+	r.mu.Lock()
+	r.journal, r.ing = j, g
+	r.mu.Unlock()
+	go g.run()
+	return nil
+}
+
+// recover ingests the records a journal that was just locked holds
+// beyond the database's position, then replaces it with an empty one
+// unless it is one already.
+func (g *ingester) recover(ctx context.Context) error {
+	j := g.j
+	p, size, err := readPlan(ctx, j.f, g.r.db)
+	if err != nil {
+		return fmt.Errorf("%w (%s)", err, j.path)
+	}
+	if p.warning != "" {
+		g.r.logger.Error("recorder journal: "+p.warning, "journal", j.path)
+	}
+	j.gen = p.gen
+	j.end.Store(size)
+	j.ingested.Store(p.from)
+	moved := 0
+	for !p.fresh {
+		from := j.ingested.Load()
+		batch, next, rerr := g.read(from, size, g.batchLimit())
+		if len(batch) > 0 {
+			if err := g.commit(ctx, batch, j.gen, next); err != nil {
+				return err
+			}
+			j.ingested.Store(next)
+			moved += len(batch)
+		}
+		var fe *frameError
+		switch {
+		case errors.As(rerr, &fe) && fe.tail:
+			g.r.logger.Warn("recorder journal ends in a write cut short, which was never "+
+				"acknowledged; dropping it", "journal", j.path, "offset", fe.off,
+				"bytes", size-fe.off)
+		case errors.As(rerr, &fe):
+			return fmt.Errorf("%w: %w; the records after it are not in the database "+
+				"(%s)", errCorrupt, rerr, j.path)
+		case rerr != nil:
+			return rerr
+		case next < size:
+			continue
+		}
+		break
+	}
+	if moved > 0 {
+		g.r.logger.Info("recorder moved journal records into the database",
+			"journal", j.path, "records", moved)
+	}
+	switch {
+	case p.fresh:
+		// A new journal (or one whose creation a crash cut short): no
+		// other process opens it while its lock is held, so the header
+		// is written in place.
+		err := j.f.Truncate(0)
+		if err == nil {
+			_, err = j.f.Write(journalHeader(j.gen))
+		}
+		if err == nil && j.full {
+			err = j.f.Sync()
+		}
+		if err != nil {
+			return fmt.Errorf("recorder: write the journal's header: %w", err)
+		}
+		j.end.Store(journalHeaderLen)
+		j.ingested.Store(journalHeaderLen)
+		return setJournalState(ctx, g.r.db, j.gen, journalHeaderLen)
+	case size == journalHeaderLen:
+		return setJournalState(ctx, g.r.db, j.gen, journalHeaderLen)
+	}
+	// Start from an empty journal: a torn tail must not stay in front of
+	// the next frames.
+	j.gen++
+	nf, err := replaceJournal(j.path, j.gen)
+	if err != nil {
+		return err
+	}
+	j.f.Close()
+	j.f = nf
+	j.end.Store(journalHeaderLen)
+	j.ingested.Store(journalHeaderLen)
+	return setJournalState(ctx, g.r.db, j.gen, journalHeaderLen)
+}
+
+// RecoverResult says what Recover found and did.
+type RecoverResult struct {
+	// Ingested is how many records Recover moved from the journal into
+	// the database.
+	Ingested int
+	// Pending is how many records of the journal are not in the database
+	// and could not be moved there, as this process cannot write the
+	// database or the journal.
+	Pending int
+	// Serving says that another process, a running guard, holds the
+	// journal: it moves the records into the database itself, a few
+	// milliseconds after their commit.
+	Serving bool
+}
+
+// Recover moves into the SQLite transcript at path the records committed
+// to its journal that are not in it yet, which a guard that stopped
+// without closing its recorder (killed, or the machine lost power)
+// leaves behind. Every command that reads a transcript calls it first,
+// so that it sees every committed record.
+//
+// It writes nothing when there is nothing to move. When a running guard
+// holds the journal it leaves the records to it (Serving). When this
+// process may not write the database or the journal it counts the
+// records left out (Pending). opts are those of the Recorder it opens to
+// move them.
+func Recover(path string, opts Options) (RecoverResult, error) {
+	jpath := JournalPath(path)
+	if _, err := os.Stat(jpath); errors.Is(err, os.ErrNotExist) {
+		return RecoverResult{}, nil
+	}
+	if !writable(path) || !writable(jpath) {
+		n, err := Pending(path)
+		return RecoverResult{Pending: n}, err
+	}
+	f, err := lockJournal(jpath)
+	if err != nil || f == nil {
+		return RecoverResult{Serving: f == nil && err == nil}, err
+	}
+	n, err := countPending(f, path)
+	if err != nil || n == 0 {
+		f.Close()
+		return RecoverResult{}, err
+	}
+	r, err := open(path, opts, f)
+	if err != nil {
+		return RecoverResult{}, err
+	}
+	return RecoverResult{Ingested: n}, r.Close()
+}
+
+// writable reports whether this process may open path for writing.
+func writable(path string) bool {
+	f, err := os.OpenFile(path, os.O_RDWR, 0)
+	if err != nil {
+		return !errors.Is(err, fs.ErrPermission) && !errors.Is(err, syscall.EROFS)
+	}
+	f.Close()
+	return true
+}
+
+// Pending counts the records in the journal of the SQLite transcript at
+// path that are not in the database yet, reading both only. A journal
+// that a running guard appends to meanwhile gives a count that is soon
+// out of date.
+func Pending(path string) (int, error) {
+	f, err := os.Open(JournalPath(path))
+	if errors.Is(err, os.ErrNotExist) {
+		return 0, nil
+	}
+	if err != nil {
+		return 0, fmt.Errorf("recorder: open the journal: %w", err)
+	}
+	defer f.Close()
+	return countPending(f, path)
+}
+
+// countPending counts the records of the journal f beyond the position
+// stored in the database at path, up to a torn tail.
+func countPending(f *os.File, path string) (int, error) {
+	db, err := OpenReadOnly(path)
+	if err != nil {
+		return 0, err
+	}
+	defer db.Close()
+	p, size, err := readPlan(context.Background(), f, db)
+	if err != nil || p.fresh {
+		return 0, err
+	}
+	s := newFrameScanner(f, nil, p.from, size)
+	n := 0
+	for {
+		_, err := s.next()
+		var fe *frameError
+		switch {
+		case err == io.EOF || (errors.As(err, &fe) && fe.tail):
+			return n, nil
+		case errors.As(err, &fe):
+			return n, fmt.Errorf("%w: %w", errCorrupt, err)
+		case err != nil:
+			return n, err
+		}
+		n++
+	}
+}
