@@ -18,6 +18,11 @@ const (
 	ingestBytes   = 8 << 20
 )
 
+// ingestEvery is the least time between the starts of two ingestion
+// passes unless Sync waits: records arriving in a stream are moved in
+// batches, whose transactions cost little more than one record's.
+const ingestEvery = 2 * time.Millisecond
+
 // Ingestion retries a failed transaction after a pause that doubles from
 // ingestRetryMin to ingestRetryMax; Close gives up after closeAttempts.
 const (
@@ -41,9 +46,10 @@ type ingester struct {
 	w  *liteWriter
 	rd *bufio.Reader
 
-	wake chan struct{} // a record was journaled
-	stop chan struct{} // closed by Close
-	done chan struct{} // closed when the goroutine ends
+	wake  chan struct{} // a record was journaled
+	hurry chan struct{} // someone waits in Sync
+	stop  chan struct{} // closed by Close
+	done  chan struct{} // closed when the goroutine ends
 
 	// mu guards the fields below it.
 	mu sync.Mutex
@@ -62,6 +68,7 @@ func newIngester(r *Recorder, j *journal, w *liteWriter) *ingester {
 	return &ingester{
 		r: r, j: j, w: w,
 		wake:  make(chan struct{}, 1),
+		hurry: make(chan struct{}, 1),
 		stop:  make(chan struct{}),
 		done:  make(chan struct{}),
 		moved: make(chan struct{}),
@@ -79,21 +86,42 @@ func (g *ingester) poke() {
 // run ingests whenever woken, until stopped.
 func (g *ingester) run() {
 	defer close(g.done)
-	retry := time.NewTimer(time.Hour)
-	retry.Stop()
-	defer retry.Stop()
-	var pause time.Duration
+	timer := time.NewTimer(time.Hour)
+	timer.Stop()
+	defer timer.Stop()
+	// wait waits d, or less when Sync hurries it; false when stopped.
+	wait := func(d time.Duration) bool {
+		timer.Reset(d)
+		defer timer.Stop()
+		select {
+		case <-timer.C:
+		case <-g.hurry:
+		case <-g.stop:
+			return false
+		}
+		return true
+	}
+	var pause time.Duration // after a failure
+	var last time.Time      // when the last pass began
 	for {
 		if pause > 0 {
-			retry.Reset(pause)
+			if !wait(pause) {
+				return
+			}
+		} else {
+			select {
+			case <-g.wake:
+			case <-g.hurry:
+			case <-g.stop:
+				return
+			}
+			// A stream of records is taken a pass every ingestEvery, in
+			// batches, rather than a record at a time.
+			if d := ingestEvery - time.Since(last); d > 0 && !wait(d) {
+				return
+			}
 		}
-		select {
-		case <-g.wake:
-		case <-retry.C:
-		case <-g.stop:
-			return
-		}
-		retry.Stop()
+		last = time.Now()
 		err := g.ingestAll(context.Background())
 		if err == nil {
 			pause = 0
@@ -269,11 +297,51 @@ func (g *ingester) drain() error {
 	return err
 }
 
+// room waits until the journal's backlog leaves room for n more bytes,
+// as long as ingestion makes progress; a record larger than the whole
+// backlog waits for an empty one.
+func (g *ingester) room(n int) error {
+	var deadline <-chan time.Time
+	for {
+		backlog := g.j.end.Load() - g.j.ingested.Load()
+		if backlog == 0 || backlog+int64(n) <= maxBacklog {
+			return nil
+		}
+		g.mu.Lock()
+		err, moved := g.err, g.moved
+		g.mu.Unlock()
+		if err != nil {
+			return fmt.Errorf("recorder: %d MiB of journal records are not in the "+
+				"database, and ingestion fails: %w", backlog>>20, err)
+		}
+		if deadline == nil {
+			t := time.NewTimer(backlogWait)
+			defer t.Stop()
+			deadline = t.C
+		}
+		g.hurryUp()
+		select {
+		case <-moved:
+		case <-deadline:
+			return fmt.Errorf("recorder: %d MiB of journal records are not in the "+
+				"database, and none went in for %v", backlog>>20, backlogWait)
+		}
+	}
+}
+
+// hurryUp has the ingester start its next pass at once.
+func (g *ingester) hurryUp() {
+	select {
+	case g.hurry <- struct{}{}:
+	default:
+	}
+}
+
 // sync waits until every record journaled before it was called is in the
 // database.
 func (g *ingester) sync(ctx context.Context) error {
 	want := g.j.appended.Load()
-	g.poke()
+	g.hurryUp()
 	for {
 		g.mu.Lock()
 		got, err, fatal, moved := g.count, g.err, g.fatal, g.moved

@@ -57,10 +57,13 @@ const (
 const rotateAt = 4 << 20
 
 // maxBacklog is how many bytes of records the journal may hold that are
-// not yet in the database. Past it appends fail: the database has not
-// taken records for a while, and the guard stops rather than let the
-// journal grow without bound.
-const maxBacklog = 256 << 20
+// not yet in the database. Past it appends wait for the ingester, and
+// fail while it fails: the guard stops rather than let the journal grow
+// without bound, or readers fall far behind.
+const maxBacklog = 64 << 20
+
+// backlogWait is how long an append waits for room in the backlog.
+const backlogWait = 30 * time.Second
 
 // journalStateSchema holds where the journal's records stop being in the
 // database: its generation and the offset past the last frame ingested.
@@ -323,10 +326,6 @@ func (j *journal) write(buf []byte, records int) error {
 		return j.err
 	}
 	end := j.end.Load()
-	if backlog := end - j.ingested.Load(); backlog > maxBacklog {
-		return fmt.Errorf("recorder: %d MiB of journal records are not in the database yet; "+
-			"refusing more until they are (see the log for why they are not)", backlog>>20)
-	}
 	n, err := j.f.Write(buf)
 	if err != nil {
 		err = fmt.Errorf("recorder: write the journal: %w", err)

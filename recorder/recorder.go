@@ -471,7 +471,10 @@ func (r *Recorder) commitJournal(batch []*pending) error {
 		p.rec.At = at
 		buf = appendFrame(buf, &p.rec)
 	}
-	err := r.journal.write(buf, len(batch))
+	err := r.ing.room(len(buf))
+	if err == nil {
+		err = r.journal.write(buf, len(batch))
+	}
 	if cap(buf) <= 1<<20 { // a buffer grown for a large result is let go
 		r.frames = buf
 	} else {
