@@ -46,10 +46,11 @@ type ingester struct {
 	w  *liteWriter
 	rd *bufio.Reader
 
-	wake  chan struct{} // a record was journaled
-	hurry chan struct{} // someone waits in Sync
-	stop  chan struct{} // closed by Close
-	done  chan struct{} // closed when the goroutine ends
+	wake     chan struct{} // a record was journaled
+	hurry    chan struct{} // someone waits in Sync
+	stop     chan struct{} // closed by halt
+	stopOnce sync.Once
+	done     chan struct{} // closed when the goroutine ends
 
 	// mu guards the fields below it.
 	mu sync.Mutex
@@ -198,10 +199,18 @@ func (g *ingester) ingest(ctx context.Context) (int, error) {
 // or fewer, so that a batch ends where the next checkpoint is due and
 // checkpoints keep their cadence however far ingestion lags.
 func (g *ingester) batchLimit() int {
-	if g.r.opts.SigningKey == nil || !g.w.known {
+	if g.r.opts.SigningKey == nil {
 		return ingestRecords
 	}
-	left := int64(g.r.opts.CheckpointEvery) - (g.w.seq - g.r.lastCheckpoint)
+	head := g.w.seq
+	if !g.w.known {
+		// An estimate will do: the batch's own commit reads the head.
+		err := g.r.db.QueryRow(`SELECT COALESCE(MAX(seq), 0) FROM records`).Scan(&head)
+		if err != nil {
+			return ingestRecords
+		}
+	}
+	left := int64(g.r.opts.CheckpointEvery) - (head - g.r.lastCheckpoint)
 	return int(min(max(left, 1), ingestRecords))
 }
 
@@ -277,11 +286,16 @@ func (g *ingester) rotateNow() error {
 	return setJournalState(context.Background(), g.r.db, g.j.gen, journalHeaderLen)
 }
 
+// halt stops the goroutine and waits for it to end.
+func (g *ingester) halt() {
+	g.stopOnce.Do(func() { close(g.stop) })
+	<-g.done
+}
+
 // drain stops the goroutine and ingests what is left, retrying a few
 // times; it is for Close.
 func (g *ingester) drain() error {
-	close(g.stop)
-	<-g.done
+	g.halt()
 	pause := ingestRetryMin
 	var err error
 	for range closeAttempts {

@@ -182,7 +182,9 @@ func (s *frameScanner) next() (Record, error) {
 	}
 	n := int64(binary.LittleEndian.Uint32(s.hdr[:4]))
 	if n < minPayload || n > maxPayload {
-		return Record{}, s.bad(fmt.Sprintf("declares %d bytes", n), left)
+		// A cut write leaves its length whole or not at all: a wrong
+		// one is damage, unless only zeros follow.
+		return Record{}, s.bad(fmt.Sprintf("declares %d bytes", n), frameHeaderLen)
 	}
 	if n > left-frameHeaderLen {
 		return Record{}, s.bad(fmt.Sprintf("declares %d bytes and %d follow", n,
@@ -207,7 +209,9 @@ func (s *frameScanner) next() (Record, error) {
 // bad returns the error for the frame at s.off; span is how far the
 // frame reaches. It is a tail when the frame reaches the end of the data,
 // or only zero bytes follow it (what a file system may leave of writes a
-// power loss cut short).
+// power loss cut short). A length damaged so that the frame reaches past
+// the end looks the same as a cut write: a CRC that its frame cannot be
+// read for cannot tell them apart.
 func (s *frameScanner) bad(reason string, span int64) error {
 	e := &frameError{off: s.off, reason: reason}
 	rest := s.off + span

@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
+	"os"
 	"reflect"
 	"strings"
 	"sync"
@@ -17,6 +18,9 @@ import (
 )
 
 func TestMain(m *testing.M) {
+	if path := os.Getenv(crashHelperEnv); path != "" {
+		crashHelper(path) // never returns
+	}
 	pgtest.Main(m)
 }
 
