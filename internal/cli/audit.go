@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"os"
 	"strings"
 	"text/tabwriter"
@@ -92,6 +93,9 @@ func (s *auditSource) open(readOnly bool) (*sql.DB, *config.Config, error) {
 		db, err := recorder.OpenPostgresDB(s.cmd.Context(), dsn, readOnly)
 		return db, cfg, err
 	}
+	if err := s.recover(path, cfg, readOnly); err != nil {
+		return nil, nil, err
+	}
 	var db *sql.DB
 	if readOnly {
 		db, err = recorder.OpenReadOnly(path)
@@ -104,6 +108,38 @@ func (s *auditSource) open(readOnly bool) (*sql.DB, *config.Config, error) {
 		return nil, nil, err
 	}
 	return db, cfg, nil
+}
+
+// recover moves into the SQLite transcript at path the records a guard
+// committed to its journal and did not move in before it stopped, so
+// that the command sees every committed record. Records a serving guard
+// is moving in itself show up a few milliseconds after their commit.
+// Where this process may not write the database, or the journal does not
+// go with it, a reading command warns and reads the database as it is; a
+// writing one fails.
+func (s *auditSource) recover(path string, cfg *config.Config, readOnly bool) error {
+	stderr := s.cmd.ErrOrStderr()
+	opts := recorder.Options{
+		Logger: slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn})),
+	}
+	if cfg != nil {
+		opts.Synchronous = cfg.Recorder.Synchronous
+	}
+	res, err := recorder.Recover(path, opts)
+	if err != nil {
+		if !readOnly {
+			return err
+		}
+		fmt.Fprintf(stderr, "mcp-guard: warning: the records in the journal could not be "+
+			"moved into the transcript, which is read as it is: %v\n", err)
+		return nil
+	}
+	if res.Pending > 0 {
+		fmt.Fprintf(stderr, "mcp-guard: warning: %d records in the journal %s are not in "+
+			"the transcript yet and are left out: this user cannot write them in\n",
+			res.Pending, recorder.JournalPath(path))
+	}
+	return nil
 }
 
 // trustedKey returns the public key to check checkpoints against: the

@@ -1,0 +1,108 @@
+package cli
+
+import (
+	"context"
+	"encoding/binary"
+	"hash/crc32"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/mcp-guard/mcp-guard/recorder"
+)
+
+// journalFrame is a record's frame in the journal, written from the
+// format docs/audit.md gives.
+func journalFrame(kind, session, call, body string, at time.Time) []byte {
+	p := binary.LittleEndian.AppendUint64(nil, uint64(at.UnixNano()))
+	for _, s := range []string{kind, session, call} {
+		p = binary.AppendUvarint(p, uint64(len(s)))
+		p = append(p, s...)
+	}
+	p = append(p, body...)
+	f := binary.LittleEndian.AppendUint32(nil, uint32(len(p)))
+	table := crc32.MakeTable(crc32.Castagnoli)
+	crc := crc32.Update(crc32.Update(0, table, f), table, p)
+	f = binary.LittleEndian.AppendUint32(f, crc)
+	return append(f, p...)
+}
+
+// TestAuditReadsTheJournal leaves a call's records in the journal, as a
+// guard killed before it moved them into the database does: the audit
+// commands move them in first and show them, or, where they cannot write
+// the files, read the database as it is and say what they left out.
+func TestAuditReadsTheJournal(t *testing.T) {
+	for _, tc := range []struct {
+		name     string
+		readOnly bool
+	}{
+		{"writable", false},
+		{"read-only files", true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			path := filepath.Join(t.TempDir(), "t.db")
+			r, err := recorder.Open(path, recorder.Options{})
+			must(t, err)
+			ctx := context.Background()
+			must(t, r.Append(ctx, recorder.KindSessionStart, "sess-j", "",
+				map[string]any{"session_id": "sess-j", "transport": "stdio"}))
+			must(t, r.Append(ctx, recorder.KindCallIntent, "sess-j", "call-db",
+				map[string]any{"tool": "read_file", "target": "docs",
+					"arguments": map[string]any{"path": "in-the-database.md"}}))
+			must(t, r.Close())
+
+			at := time.Now().UTC()
+			f, err := os.OpenFile(recorder.JournalPath(path), os.O_WRONLY|os.O_APPEND, 0)
+			must(t, err)
+			_, err = f.Write(append(journalFrame(recorder.KindCallIntent, "sess-j", "call-j",
+				`{"tool":"read_file","target":"docs","arguments":{"path":"only-in-the-journal.md"}}`, at),
+				journalFrame(recorder.KindCallCompletion, "sess-j", "call-j",
+					`{"outcome":"ok"}`, at)...))
+			must(t, err)
+			must(t, f.Close())
+			if n, err := recorder.Pending(path); err != nil || n != 2 {
+				t.Fatalf("Pending = %d, %v; want the 2 records written", n, err)
+			}
+			if tc.readOnly {
+				immutable(t, path, recorder.JournalPath(path))
+			}
+
+			code, out := run(t, "audit", "show", "sess-j", "--db", path)
+			if code != 0 || !strings.Contains(out, "in-the-database.md") {
+				t.Fatalf("show: exit %d\n%s", code, out)
+			}
+			t.Logf("audit show:\n%s", out)
+			shown := strings.Contains(out, "only-in-the-journal.md")
+			warned := strings.Contains(out, "2 records in the journal")
+			if shown == tc.readOnly || warned != tc.readOnly {
+				t.Errorf("journal call shown %v, warning %v; want shown %v:\n%s",
+					shown, warned, !tc.readOnly, out)
+			}
+			if code, out := run(t, "audit", "verify", "--db", path); code != 0 {
+				t.Errorf("verify: exit %d\n%s", code, out)
+			}
+			want := 0
+			if tc.readOnly {
+				want = 2
+			}
+			if n, err := recorder.Pending(path); err != nil || n != want {
+				t.Errorf("Pending after the commands = %d, %v; want %d", n, err, want)
+			}
+		})
+	}
+}
+
+// immutable makes files unwritable even for root (chattr +i) until the
+// test ends; it skips the test where that is not possible.
+func immutable(t *testing.T, paths ...string) {
+	t.Helper()
+	for _, p := range paths {
+		if out, err := exec.Command("chattr", "+i", p).CombinedOutput(); err != nil {
+			t.Skipf("cannot make %s read-only here: %v %s", p, err, out)
+		}
+		t.Cleanup(func() { exec.Command("chattr", "-i", p).Run() })
+	}
+}
