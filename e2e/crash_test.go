@@ -23,9 +23,12 @@ import (
 )
 
 // TestCrashKeepsTheTranscript kills the guard with SIGKILL in the middle
-// of concurrent calls, then checks the transcript: every call that was
-// answered has its intent and completion, the call still running left its
-// intent, and the chain verifies.
+// of concurrent calls, then checks the transcript as a reader sees it,
+// once the records the guard had committed to its journal and not yet
+// moved into the database are moved in (recorder.Recover, as every audit
+// command does first): every call that was answered has its intent and
+// completion, the call still running left its intent, and the chain
+// verifies.
 func TestCrashKeepsTheTranscript(t *testing.T) {
 	bin := guardBinary(t)
 	dir := t.TempDir()
@@ -161,8 +164,18 @@ targets:
 	}
 	t.Logf("killed the guard after %d answered calls", count.Load())
 
-	// The database as the crash left it (opening it read-write lets
-	// SQLite recover the write-ahead log, as a restarted guard would).
+	// The journal's records the guard had not moved in go in first, as
+	// for any reader; then the database as the crash left it (opening
+	// it read-write lets SQLite recover the write-ahead log, as a
+	// restarted guard would).
+	pending, err := recorder.Pending(dbPath)
+	must(t, err)
+	res, err := recorder.Recover(dbPath, recorder.Options{})
+	must(t, err)
+	if res.Ingested != pending || res.Serving || res.Pending != 0 {
+		t.Errorf("Recover = %+v, want the %d records pending moved in", res, pending)
+	}
+	t.Logf("%d records were only in the journal at the kill", pending)
 	db, err := recorder.OpenDB(dbPath, "normal")
 	must(t, err)
 	defer db.Close()
