@@ -256,14 +256,13 @@ func Recover(path string, opts Options) (RecoverResult, error) {
 	return RecoverResult{Ingested: n}, r.Close()
 }
 
-// writable reports whether this process may open path for writing.
+// writable reports whether this process may write the file at path. It
+// asks the kernel rather than opening the file: closing a descriptor of
+// the database would drop the locks SQLite holds on it in this process.
 func writable(path string) bool {
-	f, err := os.OpenFile(path, os.O_RDWR, 0)
-	if err != nil {
-		return !errors.Is(err, fs.ErrPermission) && !errors.Is(err, syscall.EROFS)
-	}
-	f.Close()
-	return true
+	const wOK = 2 // access(2)'s W_OK
+	err := syscall.Access(path, wOK)
+	return !errors.Is(err, fs.ErrPermission) && !errors.Is(err, syscall.EROFS)
 }
 
 // Pending counts the records in the journal of the SQLite transcript at
