@@ -65,6 +65,10 @@ log "decision benchmarks (go test -bench, $count runs)"
 go test -run '^$' -bench 'Decide|Policy' -benchmem -count "$count" ./guard \
 	| tee "$work/decide.txt" | grep -E '^(Benchmark|ok|FAIL)' >&2
 
+log "recording-cost benchmarks (go test -bench, 3 runs)"
+go test -run '^$' -bench 'RecordingCost' -benchtime 1000x -count 3 ./guard \
+	| tee "$work/recording.txt" | grep -E '^(Benchmark|ok|FAIL)' >&2
+
 port=$(free_port)
 log "starting PostgreSQL on 127.0.0.1:$port"
 dsn=$(bash scripts/pg.sh start "$pgdir" "$port")
@@ -72,6 +76,6 @@ dsn=$(bash scripts/pg.sh start "$pgdir" "$port")
 log "load phases"
 BENCH_DSN=$dsn "$work/bin/loadgen" "${quick[@]}" \
 	-guard "$work/bin/mcp-guard" -plain "$work/bin/plainserver" \
-	-work "$work/run" -decide "$work/decide.txt" -notes bench/notes.md \
+	-work "$work/run" -decide "$work/decide.txt" -recording "$work/recording.txt" -notes bench/notes.md \
 	-commit "$version" -json "$out/results.json" -md "$out/results.md"
 log "wrote $out/results.md"

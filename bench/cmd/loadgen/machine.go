@@ -16,6 +16,7 @@ type Results struct {
 	Latency    []LatencyRow    `json:"latency"`
 	Throughput []ThroughputRow `json:"throughput"`
 	Decision   []DecisionRow   `json:"decision"`
+	Recording  []RecordingRow  `json:"recording"`
 	Startup    []StartupRow    `json:"startup"`
 	Memory     []MemoryRow     `json:"memory"`
 }

@@ -48,6 +48,7 @@ type options struct {
 	work               string
 	jsonPath, mdPath   string
 	decidePath         string
+	recordingPath      string
 	notesPath          string
 	commit             string
 	phases             []string
@@ -79,6 +80,8 @@ func parseFlags(args []string) (options, error) {
 	fs.StringVar(&o.mdPath, "md", "", "write the results as markdown here")
 	fs.StringVar(&o.decidePath, "decide", "",
 		"`go test -bench` output of the guard's decision benchmarks")
+	fs.StringVar(&o.recordingPath, "recording", "",
+		"`go test -bench` output of the guard's recording-cost benchmarks")
 	fs.StringVar(&o.notesPath, "notes", "", "markdown appended to the results (findings, fixes)")
 	fs.StringVar(&o.commit, "commit", "", "the commit measured")
 	phases := fs.String("phases", strings.Join(allPhases, ","), "phases to run")
@@ -173,6 +176,17 @@ func run(ctx context.Context, args []string) error {
 			return fmt.Errorf("decision benchmarks: %w", err)
 		}
 		r.res.Decision, err = parseDecisions(f)
+		f.Close()
+		if err != nil {
+			return err
+		}
+	}
+	if o.recordingPath != "" {
+		f, err := os.Open(o.recordingPath)
+		if err != nil {
+			return fmt.Errorf("recording benchmarks: %w", err)
+		}
+		r.res.Recording, err = parseRecording(f)
 		f.Close()
 		if err != nil {
 			return err

@@ -9,7 +9,9 @@ import (
 const (
 	targetHTTPRatio  = 1.3   // guarded/unguarded median, 1-row SELECT over HTTP
 	targetDecisionUS = 200.0 // facts plus policy, median per call
-	targetStartupMS  = 300.0 // process start to first answered tool call
+	// targetRecordingPct is the most recording may add to a call's median.
+	targetRecordingPct = 10.0
+	targetStartupMS    = 300.0 // process start to first answered tool call
 )
 
 // renderMarkdown writes the results page; notes are appended as they are.
@@ -28,6 +30,7 @@ func renderMarkdown(res *Results, notes string) string {
 	writeLatency(p, res.Latency)
 	writeThroughput(p, res.Throughput)
 	writeDecision(p, res.Decision)
+	writeRecording(p, res.Recording)
 	writeStartup(p, res.Startup)
 	writeMemory(p, res.Memory)
 	if notes != "" {
@@ -81,6 +84,10 @@ func writeMethod(p printer, s Settings) {
 	p("  (guard/bench_test.go): guard.Evaluate on a guard assembled like the serving one")
 	p("  (validation, facts, policy), and the policy alone on the same input. Medians")
 	p("  of the 5 runs; per-call median and p99 come from timing every call.")
+	p("- **Recording cost.** `go test -bench RecordingCost -count 3 ./guard`")
+	p("  (guard/cost_test.go): the same calls through a guard with the real recorder")
+	p("  and one whose recorder does nothing, taken in turn, on a throwaway")
+	p("  PostgreSQL; the share is how much the recorded median exceeds the other.")
 	p("- **Start-up.** Time from starting the process to the answer of discovery and")
 	p("  of the first tool call (the 1-row query, so it includes connecting to")
 	p("  PostgreSQL), over stdio, %d starts per transcript.", s.Starts)
