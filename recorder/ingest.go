@@ -277,7 +277,16 @@ func (g *ingester) rotate() {
 // rotateNow replaces the journal with an empty one when every record in
 // it is in the database, and stores the new generation.
 func (g *ingester) rotateNow() error {
-	done, err := g.j.rotate()
+	j := g.j
+	if j.ingested.Load() != j.end.Load() || j.end.Load() == journalHeaderLen {
+		return nil
+	}
+	// The journal is about to go: the records moved in from it must not
+	// depend on it any more.
+	if err := g.w.syncPosition(context.Background(), j.gen, j.ingested.Load()); err != nil {
+		return err
+	}
+	done, err := j.rotate()
 	if err != nil || !done {
 		return err
 	}

@@ -19,7 +19,10 @@ import (
 // The journal is a file beside a SQLite transcript that records are
 // committed to first: a commit there is one write(2) of the batch's
 // frames (and an fdatasync with synchronous "full"), where a SQLite
-// commit costs ten times as much. The Recorder's ingester moves the
+// commit costs ten times as much. The file grows a megabyte of zeros at a
+// time, which later commits overwrite: an fdatasync of a write that does
+// not change the file's size need not write its metadata, and cost a
+// third less here. The Recorder's ingester moves the
 // records into SQLite in the background, where they are chained. See
 // ingest.go, and docs/audit.md for the whole story.
 //
@@ -30,7 +33,8 @@ import (
 //	payload: at (int64, Unix ns) | kind | session_id | call_id | body
 //
 // Integers are little-endian; kind, session_id and call_id are each
-// preceded by their length as a uvarint; the body is the rest. A frame
+// preceded by their length as a uvarint; the body is the rest. Zeros
+// follow the last frame. A frame
 // holds no seq and no hash: the chain is assigned when the record goes
 // into SQLite, so that other processes appending there meanwhile (the
 // approvals command, a prune) never fork it.
@@ -51,6 +55,12 @@ const (
 	// is about 1 GB).
 	maxPayload = 1 << 30
 )
+
+// growBy is how much the file grows by when a commit reaches its end.
+const growBy = 1 << 20
+
+// zeros is what the file grows with.
+var zeros = make([]byte, growBy)
 
 // rotateAt is the size past which a journal whose records are all in the
 // database is replaced by an empty one.
@@ -167,18 +177,31 @@ func newFrameScanner(f *os.File, rd *bufio.Reader, from, end int64) *frameScanne
 	return &frameScanner{f: f, rd: rd, off: from, end: end}
 }
 
-// next returns the next record, io.EOF at the end, or a *frameError for
-// a frame that is cut short or damaged.
+// next returns the next record, io.EOF at the end (or where only zeros
+// follow), or a *frameError for a frame that is cut short or damaged.
 func (s *frameScanner) next() (Record, error) {
 	if s.off == s.end {
 		return Record{}, io.EOF
 	}
 	left := s.end - s.off
 	if left < frameHeaderLen {
+		if s.zeroFrom(s.off) {
+			return Record{}, io.EOF
+		}
 		return Record{}, s.bad("is cut short in its header", left)
 	}
 	if _, err := io.ReadFull(s.rd, s.hdr[:]); err != nil {
 		return Record{}, fmt.Errorf("recorder: read the journal: %w", err)
+	}
+	if s.hdr == [frameHeaderLen]byte{} {
+		// Where the frames end, the zeros the file grew with begin. Data
+		// after zeros is what a crash left of writes the disk took out
+		// of order: the last ones, never all acknowledged.
+		if s.zeroFrom(s.off + frameHeaderLen) {
+			return Record{}, io.EOF
+		}
+		return Record{}, &frameError{off: s.off, tail: true,
+			reason: "is zeros with data after them"}
 	}
 	n := int64(binary.LittleEndian.Uint32(s.hdr[:4]))
 	if n < minPayload || n > maxPayload {
@@ -227,7 +250,7 @@ func (s *frameScanner) zeroFrom(off int64) bool {
 		if n == 0 || (err != nil && err != io.EOF) {
 			return false
 		}
-		if bytes.IndexFunc(buf[:n], func(r rune) bool { return r != 0 }) >= 0 {
+		if !bytes.Equal(buf[:n], zeros[:n]) {
 			return false
 		}
 		off += int64(n)
@@ -245,10 +268,11 @@ type journal struct {
 	// mu is the append lock: a leader holds it while it writes, and
 	// rotate holds it while it replaces the file.
 	mu sync.Mutex
-	// f is the journal, open for appending, with its lock held. Writes
-	// and replacements hold mu; the ingester, which alone replaces it,
-	// reads it without.
+	// f is the journal, with its lock held. Writes and replacements
+	// hold mu; the ingester, which alone replaces it, reads it without.
 	f *os.File
+	// size is the file's size: end, then zeros. It is guarded by mu.
+	size int64
 	// gen is the generation of f; only the ingester reads or changes it
 	// after Open.
 	gen uint64
@@ -271,7 +295,7 @@ func lockJournal(path string) (*os.File, error) {
 	// The lock holder replaces the file when it rotates it; a lock taken
 	// on the file it replaced must be taken again on the new one.
 	for range 10 {
-		f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE|os.O_APPEND, 0o600)
+		f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
 		if err != nil {
 			return nil, fmt.Errorf("recorder: open the journal: %w", err)
 		}
@@ -320,9 +344,10 @@ func isFileAt(f *os.File, path string) (bool, error) {
 	return os.SameFile(fi, pi), nil
 }
 
-// write appends the frames in buf, which hold records records, as one
-// write. On failure nothing of it stays in the file, or the journal is
-// failed for good.
+// write writes the frames in buf, which hold records records, after the
+// last frame, as one write, and grows the file when they reach its end.
+// On failure nothing of it stays in the file, or the journal is failed
+// for good.
 func (j *journal) write(buf []byte, records int) error {
 	j.mu.Lock()
 	defer j.mu.Unlock()
@@ -330,13 +355,17 @@ func (j *journal) write(buf []byte, records int) error {
 		return j.err
 	}
 	end := j.end.Load()
-	n, err := j.f.Write(buf)
+	need := end + int64(len(buf))
+	_, err := j.f.WriteAt(buf, end)
+	if err == nil && need > j.size {
+		if _, err = j.f.WriteAt(zeros, need); err == nil {
+			j.size = need + growBy
+		}
+	}
 	if err != nil {
 		err = fmt.Errorf("recorder: write the journal: %w", err)
-		if n > 0 {
-			if terr := j.f.Truncate(end); terr != nil {
-				j.err = fmt.Errorf("%w; and cutting the partial write off failed: %v", err, terr)
-			}
+		if zerr := zeroRange(j.f, end, need); zerr != nil {
+			j.err = fmt.Errorf("%w; and the write could not be undone: %v", err, zerr)
 		}
 		return err
 	}
@@ -353,6 +382,18 @@ func (j *journal) write(buf []byte, records int) error {
 	return nil
 }
 
+// zeroRange writes zeros over f from offset from to offset to.
+func zeroRange(f *os.File, from, to int64) error {
+	for from < to {
+		n, err := f.WriteAt(zeros[:min(int64(len(zeros)), to-from)], from)
+		if err != nil {
+			return err
+		}
+		from += int64(n)
+	}
+	return nil
+}
+
 // fail fails every later append with err.
 func (j *journal) fail(err error) {
 	j.mu.Lock()
@@ -366,7 +407,7 @@ func (j *journal) fail(err error) {
 // the file at path, durably, and returns it.
 func replaceJournal(path string, gen uint64) (*os.File, error) {
 	tmp := path + ".tmp"
-	f, err := os.OpenFile(tmp, os.O_RDWR|os.O_CREATE|os.O_TRUNC|os.O_APPEND, 0o600)
+	f, err := os.OpenFile(tmp, os.O_RDWR|os.O_CREATE|os.O_TRUNC, 0o600)
 	if err != nil {
 		return nil, fmt.Errorf("recorder: create a new journal: %w", err)
 	}
@@ -412,7 +453,7 @@ func (j *journal) rotate() (bool, error) {
 		return false, err
 	}
 	old := j.f
-	j.f, j.gen = f, j.gen+1
+	j.f, j.gen, j.size = f, j.gen+1, journalHeaderLen
 	j.end.Store(journalHeaderLen)
 	j.ingested.Store(journalHeaderLen)
 	old.Close() // releases its lock; the file is gone

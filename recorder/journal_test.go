@@ -37,16 +37,22 @@ func crash(t testing.TB, r *Recorder) {
 	})
 }
 
-// appendToJournal appends data to the journal of the database at path,
-// as a process holding it would write.
-func appendToJournal(t testing.TB, path string, data []byte) {
+// writeJournal writes data into the journal of the database at path at
+// offset off, where a process holding it would write the next frames;
+// off -1 is the end of the file.
+func writeJournal(t testing.TB, path string, off int64, data []byte) {
 	t.Helper()
-	f, err := os.OpenFile(JournalPath(path), os.O_WRONLY|os.O_APPEND, 0)
+	f, err := os.OpenFile(JournalPath(path), os.O_WRONLY, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer f.Close()
-	if _, err := f.Write(data); err != nil {
+	if off < 0 {
+		if off, err = f.Seek(0, io.SeekEnd); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := f.WriteAt(data, off); err != nil {
 		t.Fatal(err)
 	}
 }
@@ -104,7 +110,7 @@ func TestJournalFrames(t *testing.T) {
 	one := frame(KindCallCompletion, "s", "c2", `{"outcome":"ok"}`, at)
 	flipped := bytes.Clone(one)
 	flipped[len(flipped)-2] ^= 0x40
-	zeroLen := append([]byte{0, 0, 0, 0, 0, 0, 0, 0}, one...)
+	zeroLen := append([]byte{0, 0, 0, 0, 1, 2, 3, 4}, one...)
 	tests := []struct {
 		name  string
 		tail  []byte
@@ -113,6 +119,10 @@ func TestJournalFrames(t *testing.T) {
 		torn  bool // and that frame may be a cut write
 	}{
 		{name: "whole", tail: one, whole: 1},
+		{name: "whole, then the zeros the file grew with", tail: append(bytes.Clone(one),
+			make([]byte, 3000)...), whole: 1},
+		{name: "zeros, then data a crash left out of order",
+			tail: append(make([]byte, 4096), one...), bad: true, torn: true},
 		{name: "cut in a header", tail: one[:5], bad: true, torn: true},
 		{name: "cut in a payload", tail: one[:len(one)-3], bad: true, torn: true},
 		{name: "failing its check at the end", tail: flipped, bad: true, torn: true},
@@ -260,9 +270,10 @@ func TestRecoverAfterCrash(t *testing.T) {
 	for i := 120; i < 300; i++ {
 		app(i)
 	}
+	end := r.journal.end.Load()
 	crash(t, r)
 	whole := frame(KindCallIntent, "s", "torn", `{"i":-1}`, clk.Now())
-	appendToJournal(t, path, whole[:len(whole)-4])
+	writeJournal(t, path, end, whole[:len(whole)-4])
 
 	if n, err := Pending(path); err != nil || n != 180 {
 		t.Fatalf("Pending = %d, %v; want the 180 records after the halt", n, err)
@@ -319,7 +330,7 @@ func TestRecoverAfterRotationCutShort(t *testing.T) {
 		t.Fatalf("journal state %v, %v", ok, err)
 	}
 	at := time.Date(2026, 3, 1, 10, 0, 0, 0, time.UTC)
-	appendToJournal(t, path, append(frame(KindCallIntent, "s", "after", `{}`, at),
+	writeJournal(t, path, -1, append(frame(KindCallIntent, "s", "after", `{}`, at),
 		frame(KindCallCompletion, "s", "after", `{}`, at)...))
 	// As if the database still named the generation before.
 	mustExec(t, db, `UPDATE journal_state SET generation = ?, ingested = 4000`, int64(st.gen-1))
@@ -350,7 +361,7 @@ func TestJournalRefusals(t *testing.T) {
 		head   int64
 	}{
 		{"damaged before its end", func(t *testing.T, path string) {
-			appendToJournal(t, path, append(append(bytes.Clone(good), bad...), good...))
+			writeJournal(t, path, -1, append(append(bytes.Clone(good), bad...), good...))
 		}, errCorrupt, 4},
 		{"a generation the database never took", func(t *testing.T, path string) {
 			hdr := journalHeader(99)
@@ -359,7 +370,7 @@ func TestJournalRefusals(t *testing.T) {
 			}
 		}, errForeignJournal, 3},
 		{"records beside a database that never took any", func(t *testing.T, path string) {
-			appendToJournal(t, path, good)
+			writeJournal(t, path, -1, good)
 			mustExec(t, openRW(t, path), `DELETE FROM journal_state`)
 		}, errForeignJournal, 3},
 	}

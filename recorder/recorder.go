@@ -621,14 +621,14 @@ func (r *Recorder) Close() error {
 					"%s for the next open: %w", r.journal.path, err))
 			}
 		}
-		r.store.close()
 		r.closingCheckpoint()
-		if r.ing != nil {
-			if len(errs) == 0 {
-				if err := r.ing.rotateNow(); err != nil {
-					r.logger.Error("recorder journal rotation failed", "error", err)
-				}
+		if r.ing != nil && len(errs) == 0 {
+			if err := r.ing.rotateNow(); err != nil {
+				r.logger.Error("recorder journal rotation failed", "error", err)
 			}
+		}
+		r.store.close()
+		if r.journal != nil {
 			r.journal.close()
 		}
 		errs = append(errs, r.db.Close())

@@ -111,6 +111,12 @@ func (r *Recorder) startJournal(dbPath string, f *os.File) error {
 		}
 	}
 	w := r.store.(*liteWriter)
+	// The journal keeps the records durable: the database need not be
+	// synced for each batch, only before a journal is replaced.
+	if err := w.relax(context.Background()); err != nil {
+		f.Close()
+		return err
+	}
 	j := &journal{path: path, full: r.opts.Synchronous == "full", f: f}
 	g := newIngester(r, j, w)
 	if err := g.recover(context.Background()); err != nil {
@@ -155,14 +161,14 @@ func (g *ingester) recover(ctx context.Context) error {
 		case errors.As(rerr, &fe) && fe.tail:
 			g.r.logger.Warn("recorder journal ends in a write cut short, which was never "+
 				"acknowledged; dropping it", "journal", j.path, "offset", fe.off,
-				"bytes", size-fe.off)
+				"reason", fe.reason)
 		case errors.As(rerr, &fe):
 			return fmt.Errorf("%w: %w; the records after it are not in the database "+
 				"(%s)", errCorrupt, rerr, j.path)
 		case rerr != nil:
 			return rerr
-		case next < size:
-			continue
+		case len(batch) > 0 && next < size:
+			continue // the batch was full
 		}
 		break
 	}
@@ -177,7 +183,7 @@ func (g *ingester) recover(ctx context.Context) error {
 		// is written in place.
 		err := j.f.Truncate(0)
 		if err == nil {
-			_, err = j.f.Write(journalHeader(j.gen))
+			_, err = j.f.WriteAt(journalHeader(j.gen), 0)
 		}
 		if err == nil && j.full {
 			err = j.f.Sync()
@@ -185,21 +191,26 @@ func (g *ingester) recover(ctx context.Context) error {
 		if err != nil {
 			return fmt.Errorf("recorder: write the journal's header: %w", err)
 		}
+		j.size = journalHeaderLen
 		j.end.Store(journalHeaderLen)
 		j.ingested.Store(journalHeaderLen)
 		return setJournalState(ctx, g.r.db, j.gen, journalHeaderLen)
 	case size == journalHeaderLen:
+		j.size = size
 		return setJournalState(ctx, g.r.db, j.gen, journalHeaderLen)
 	}
 	// Start from an empty journal: a torn tail must not stay in front of
 	// the next frames.
+	if err := g.w.syncPosition(ctx, j.gen, j.ingested.Load()); err != nil {
+		return err
+	}
 	j.gen++
 	nf, err := replaceJournal(j.path, j.gen)
 	if err != nil {
 		return err
 	}
 	j.f.Close()
-	j.f = nf
+	j.f, j.size = nf, journalHeaderLen
 	j.end.Store(journalHeaderLen)
 	j.ingested.Store(journalHeaderLen)
 	return setJournalState(ctx, g.r.db, j.gen, journalHeaderLen)

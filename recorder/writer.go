@@ -102,6 +102,11 @@ type liteWriter struct {
 	begin, insert, commitStmt, rollbackSt *sql.Stmt
 	headStmt                              *sql.Stmt
 
+	// relaxed says that the connection commits with synchronous NORMAL
+	// whatever the database's setting: its records are durable in the
+	// journal (see relax).
+	relaxed bool
+
 	// known says whether seq, hash and kind hold the chain head.
 	known bool
 	seq   int64
@@ -139,6 +144,52 @@ func (w *liteWriter) connect(ctx context.Context) error {
 			w.discard()
 			return fmt.Errorf("recorder: prepare %q: %w", s.query, err)
 		}
+	}
+	if w.relaxed {
+		if _, err := conn.ExecContext(ctx, `PRAGMA synchronous = NORMAL`); err != nil {
+			w.discard()
+			return fmt.Errorf("recorder: relax the writer's syncs: %w", err)
+		}
+	}
+	return nil
+}
+
+// relax has the writer commit with synchronous NORMAL from now on, for
+// an ingester: in WAL mode that keeps the database whole through a power
+// loss, which may take its last transactions, records and journal
+// position together, to be moved in again from the journal.
+func (w *liteWriter) relax(ctx context.Context) error {
+	w.relaxed = true
+	w.discard()
+	return w.connect(ctx)
+}
+
+// syncPosition stores the journal position in a transaction synced to
+// the disk, which makes every transaction before it durable too (the WAL
+// is written in order): for a relaxed writer, before the journal its
+// records came from is replaced.
+func (w *liteWriter) syncPosition(ctx context.Context, gen uint64, ingested int64) error {
+	if w.conn == nil {
+		if err := w.connect(ctx); err != nil {
+			return err
+		}
+	}
+	err := func() error {
+		if _, err := w.conn.ExecContext(ctx, `PRAGMA synchronous = FULL`); err != nil {
+			return err
+		}
+		if err := setJournalState(ctx, w.conn, gen, ingested); err != nil {
+			return err
+		}
+		if w.relaxed {
+			_, err := w.conn.ExecContext(ctx, `PRAGMA synchronous = NORMAL`)
+			return err
+		}
+		return nil
+	}()
+	if err != nil {
+		w.discard()
+		return fmt.Errorf("recorder: make the database durable: %w", err)
 	}
 	return nil
 }
