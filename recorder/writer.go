@@ -220,9 +220,9 @@ func (w *liteWriter) commit(ctx context.Context, batch []*pending, now time.Time
 	return w.commitWith(ctx, batch, now, due, nil)
 }
 
-// commitWith is commit that also runs also, when not nil, in the
-// transaction after the records: the ingester stores there how far the
-// journal is in the database.
+// commitWith is commit, running also (unless nil) in the transaction
+// after the records: the ingester stores there how far the journal's
+// records are in the database.
 func (w *liteWriter) commitWith(ctx context.Context, batch []*pending, now time.Time,
 	due checkpointFunc, also func(context.Context, execer) error) (int64, error) {
 	wasKnown := w.known
