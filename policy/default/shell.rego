@@ -430,7 +430,7 @@ maybe_value(args, k, shorts, longs) if value_opt(args[k - 1], shorts, longs)
 # in this list (policy/options_test.go checks it).
 option_checked_programs := {
 	"sort", "rg", "git", "find", "base64", "xxd", "date", "hostname",
-	"uniq", "tree", "file", "ps", "env", "command",
+	"uniq", "tree", "file", "ps", "env", "command", "wc", "du", "jq",
 }
 
 option_checked contains c if {
@@ -481,6 +481,53 @@ shell_deny contains sprintf("%s runs a program named on the command line", [what
 }
 
 # ---------------------------------------------------------------- options that write
+
+# ---------------------------------------------------------------- options that read files no argument names
+
+# sort, wc and du read the names of the files they open from a file, or
+# from their input, with --files0-from; find reads its starting points so
+# with -files0-from. The names never appear on the command line, so the
+# guard cannot judge them: printf '.env\0' | sort --files0-from=- prints a
+# secret file. file -f and --files-from read names the same way.
+unsafe_flag(c) if {
+	c.base in {"sort", "wc", "du"}
+	some a in c.args
+	long_opt(a, ["--files0-from"])
+}
+
+unsafe_flag(c) if {
+	c.base == "find"
+	some a in c.args
+	a == "-files0-from"
+}
+
+unsafe_flag(c) if {
+	c.base == "file"
+	some a in c.args
+	file_reads_names(a)
+}
+
+file_reads_names(a) if short_opt(a, "f")
+
+file_reads_names(a) if long_opt(a, ["--files-from"])
+
+# jq opens the modules and data files its program names (import "path" as
+# $m; include "path";), found on a library path that -L and
+# --library-path change: files that never appear as arguments. A program
+# read from a file (-f, --from-file) may hold such directives unseen.
+unsafe_flag(c) if {
+	c.base == "jq"
+	some a in c.args
+	jq_reads_modules(a)
+}
+
+jq_reads_modules(a) if regex.match(`(^|[^A-Za-z0-9_$])(import|include)([^A-Za-z0-9_]|$)`, a)
+
+jq_reads_modules(a) if short_opt(a, "L")
+
+jq_reads_modules(a) if long_opt(a, ["--library-path", "--from-file"])
+
+jq_reads_modules(a) if short_opt(a, "f")
 
 # Options and operands that turn a read-only program into one that writes a
 # file or changes the system; the full list, program by program, is in
@@ -623,12 +670,13 @@ unsafe_flag(c) if {
 	not git_readonly(c)
 }
 
-# git options that write a file (--output) or run the programs git's
-# configuration names for diffs and filters.
+# git options that write a file (--output), run the programs git's
+# configuration names for diffs and filters, or read pathspecs from a file
+# or the input (--pathspec-from-file), where the guard cannot see them.
 unsafe_flag(c) if {
 	c.base == "git"
 	some a in c.args
-	long_opt(a, ["--output", "--ext-diff", "--textconv", "--filters"])
+	long_opt(a, ["--output", "--ext-diff", "--textconv", "--filters", "--pathspec-from-file"])
 }
 
 # cat-file is left out: it prints any object by its id, a secret file's

@@ -306,3 +306,31 @@ test_target_prefixed_binutils_are_read_only if {
 test_watched_names_is_the_union_of_the_lists if {
 	mcpguard.watched_names == (mcpguard.nested_shells | mcpguard.privileged) | mcpguard.interpreters
 }
+
+# File names read from a file or the input never appear on the command
+# line; the listed options need approval, the plain programs stay allowed.
+test_file_lists_read_from_input_need_approval if {
+	every args in [
+		["sort", ["--files0-from=-"]], ["sort", ["--files0-from", "list"]], ["sort", ["--files0=-"]],
+		["wc", ["-l", "--files0-from=-"]], ["du", ["--files0-from=names"]],
+		["find", ["-files0-from", "-"]], ["file", ["-f", "-"]], ["file", ["-bf-"]],
+		["file", ["--files-from", "names"]],
+		["jq", ["-n", "import \"../outside/notes\" as $k; $k"]],
+		["jq", ["-n", "include \"lib\"; f"]], ["jq", ["-L", "/tmp", "-n", "1"]],
+		["jq", ["-nL/tmp", "1"]], ["jq", ["--library-path", "/tmp", "."]],
+		["jq", ["-f", "prog.jq", "data.json"]], ["jq", ["--from-file", "prog.jq"]],
+		["git", ["diff", "--pathspec-from-file=-"]],
+	] {
+		d := mcpguard.decision with input as sh_input([sh_cmd(args[0], args[1])], {})
+		d.outcome == "approval"
+	}
+	every args in [
+		["sort", ["-u", "notes.txt"]], ["wc", ["-l", "notes.txt"]], ["du", ["-sh", "."]],
+		["find", [".", "-name", "*.go"]], ["file", ["-b", "notes.txt"]],
+		["jq", ["-r", ".items[] | .important", "data.json"]],
+		["jq", [".imports | length", "data.json"]],
+	] {
+		d := mcpguard.decision with input as sh_input([sh_cmd(args[0], args[1])], {})
+		d.outcome == "allow"
+	}
+}
