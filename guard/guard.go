@@ -444,8 +444,14 @@ func (g *Guard) answer(ctx context.Context, c *call, res *tools.Result, ref *Ref
 	}
 	if err := g.recordCompletion(ctx, c, outcome, ref, out, masked); err != nil {
 		g.metrics.Answered(tool, OutcomeError)
+		if ref != nil {
+			// Nothing ran, or nothing came back: the refusal says what
+			// happened, and there is no result to withhold.
+			g.logger.Error("recording the completion failed", "call_id", c.id, "outcome", ref.Outcome, "error", err)
+			return out
+		}
 		g.logger.Error("recording the completion failed; withholding the result", "call_id", c.id, "error", err)
-		r := Refusal{Outcome: OutcomeError, Reason: "the call's result could not be recorded, so it is withheld"}
+		r := Refusal{Outcome: OutcomeError, Reason: "the call ran, but its result could not be recorded, so it is withheld"}
 		return &mcp.CallToolResult{
 			Content:           []mcp.Content{mcp.NewTextContent(refusalText(r))},
 			StructuredContent: map[string]any{"guard": r},
