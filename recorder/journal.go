@@ -261,6 +261,8 @@ func (s *frameScanner) zeroFrom(off int64) bool {
 // journal is an open journal whose lock this process holds.
 type journal struct {
 	path string
+	// dbPath is the database's path, whose owner a new journal takes.
+	dbPath string
 	// full syncs the data of every append to the disk (synchronous
 	// "full").
 	full bool
@@ -295,9 +297,9 @@ func lockJournal(path string) (*os.File, error) {
 	// The lock holder replaces the file when it rotates it; a lock taken
 	// on the file it replaced must be taken again on the new one.
 	for range 10 {
-		f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
+		f, err := openJournalFile(path, os.O_RDWR|os.O_CREATE)
 		if err != nil {
-			return nil, fmt.Errorf("recorder: open the journal: %w", err)
+			return nil, err
 		}
 		locked, err := tryLock(f)
 		if err != nil || !locked {
@@ -334,7 +336,7 @@ func isFileAt(f *os.File, path string) (bool, error) {
 	if err != nil {
 		return false, fmt.Errorf("recorder: stat the journal: %w", err)
 	}
-	pi, err := os.Stat(path)
+	pi, err := os.Lstat(path)
 	if errors.Is(err, os.ErrNotExist) {
 		return false, nil
 	}
@@ -403,13 +405,14 @@ func (j *journal) fail(err error) {
 	}
 }
 
-// replace writes an empty journal of generation gen, locked, in place of
-// the file at path, durably, and returns it.
-func replaceJournal(path string, gen uint64) (*os.File, error) {
+// replaceJournal writes an empty journal of generation gen, locked, in
+// place of the file at path, durably, and returns it. It takes the owner
+// of the database at dbPath.
+func replaceJournal(path, dbPath string, gen uint64) (*os.File, error) {
 	tmp := path + ".tmp"
-	f, err := os.OpenFile(tmp, os.O_RDWR|os.O_CREATE|os.O_TRUNC, 0o600)
+	f, err := createJournalTemp(tmp, dbPath)
 	if err != nil {
-		return nil, fmt.Errorf("recorder: create a new journal: %w", err)
+		return nil, err
 	}
 	err = func() error {
 		// Locked before it takes the journal's name, so that nobody
@@ -448,7 +451,7 @@ func (j *journal) rotate() (bool, error) {
 	if j.err != nil || j.ingested.Load() != j.end.Load() || j.end.Load() == journalHeaderLen {
 		return false, j.err
 	}
-	f, err := replaceJournal(j.path, j.gen+1)
+	f, err := replaceJournal(j.path, j.dbPath, j.gen+1)
 	if err != nil {
 		return false, err
 	}

@@ -117,7 +117,7 @@ func (r *Recorder) startJournal(dbPath string, f *os.File) error {
 		f.Close()
 		return err
 	}
-	j := &journal{path: path, full: r.opts.Synchronous == "full", f: f}
+	j := &journal{path: path, dbPath: dbPath, full: r.opts.Synchronous == "full", f: f}
 	g := newIngester(r, j, w)
 	if err := g.recover(context.Background()); err != nil {
 		j.close()
@@ -183,6 +183,9 @@ func (g *ingester) recover(ctx context.Context) error {
 		// is written in place.
 		err := j.f.Truncate(0)
 		if err == nil {
+			err = chownLike(j.f, j.dbPath)
+		}
+		if err == nil {
 			_, err = j.f.WriteAt(journalHeader(j.gen), 0)
 		}
 		if err == nil && j.full {
@@ -205,7 +208,7 @@ func (g *ingester) recover(ctx context.Context) error {
 		return err
 	}
 	j.gen++
-	nf, err := replaceJournal(j.path, j.gen)
+	nf, err := replaceJournal(j.path, j.dbPath, j.gen)
 	if err != nil {
 		return err
 	}
@@ -244,8 +247,13 @@ type RecoverResult struct {
 // move them.
 func Recover(path string, opts Options) (RecoverResult, error) {
 	jpath := JournalPath(path)
-	if _, err := os.Stat(jpath); errors.Is(err, os.ErrNotExist) {
+	fi, err := os.Lstat(jpath)
+	if errors.Is(err, os.ErrNotExist) {
 		return RecoverResult{}, nil
+	}
+	if err == nil && !fi.Mode().IsRegular() {
+		return RecoverResult{}, fmt.Errorf("recorder: the journal %s is %s, which is "+
+			"refused", jpath, fileKind(fi.Mode()))
 	}
 	if !writable(path) || !writable(jpath) {
 		n, err := Pending(path)
@@ -281,12 +289,12 @@ func writable(path string) bool {
 // that a running guard appends to meanwhile gives a count that is soon
 // out of date.
 func Pending(path string) (int, error) {
-	f, err := os.Open(JournalPath(path))
+	f, err := openJournalFile(JournalPath(path), os.O_RDONLY)
 	if errors.Is(err, os.ErrNotExist) {
 		return 0, nil
 	}
 	if err != nil {
-		return 0, fmt.Errorf("recorder: open the journal: %w", err)
+		return 0, err
 	}
 	defer f.Close()
 	return countPending(f, path)
