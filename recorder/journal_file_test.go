@@ -2,6 +2,7 @@ package recorder
 
 import (
 	"context"
+	"errors"
 	"os"
 	"path/filepath"
 	"strings"
@@ -89,7 +90,13 @@ func TestJournalNotRegularIsRefused(t *testing.T) {
 			check := tc.setup(t, jpath)
 			calls := map[string]func() error{
 				"Pending": func() error { _, err := Pending(path); return err },
-				"Recover": func() error { _, err := Recover(path, Options{}); return err },
+				"Recover": func() error {
+					res, err := Recover(path, Options{})
+					if err == nil && len(res.Problems) > 0 {
+						err = errors.New(res.Problems[0])
+					}
+					return err
+				},
 				"Open": func() error {
 					r, err := Open(path, Options{})
 					if err == nil {

@@ -197,7 +197,7 @@ func TestPlanJournal(t *testing.T) {
 		{name: "a new journal", size: 0, want: journalPlan{gen: 1, fresh: true}},
 		{name: "a header cut short", size: 9, want: journalPlan{gen: 1, fresh: true}},
 		{name: "a journal gone missing", size: 0, stored: pos(4, 900),
-			want: journalPlan{gen: 5, fresh: true}, warns: true},
+			want: journalPlan{gen: 5, fresh: true, lost: true}, warns: true},
 		{name: "an empty journal the database never stored", hdr: journalHeader(3), size: h,
 			want: journalPlan{gen: 3, from: h}},
 		{name: "the stored generation", hdr: journalHeader(3), size: 5000, stored: pos(3, 700),
@@ -279,7 +279,7 @@ func TestRecoverAfterCrash(t *testing.T) {
 		t.Fatalf("Pending = %d, %v; want the 180 records after the halt", n, err)
 	}
 	res, err := Recover(path, Options{SigningKey: key, CheckpointEvery: 50})
-	if err != nil || res != (RecoverResult{Ingested: 180}) {
+	if err != nil || !reflect.DeepEqual(res, RecoverResult{Ingested: 180}) {
 		t.Fatalf("Recover = %+v, %v; want 180 ingested", res, err)
 	}
 	calls := countCalls(t, path)
@@ -310,7 +310,7 @@ func TestRecoverAfterCrash(t *testing.T) {
 	if size := journalSize(t, path); size != journalHeaderLen {
 		t.Errorf("the journal is %d bytes after recovery, want an empty one", size)
 	}
-	if res, err := Recover(path, Options{}); err != nil || res != (RecoverResult{}) {
+	if res, err := Recover(path, Options{}); err != nil || !reflect.DeepEqual(res, RecoverResult{}) {
 		t.Errorf("a second Recover = %+v, %v; want nothing to do", res, err)
 	}
 }
@@ -392,8 +392,12 @@ func TestJournalRefusals(t *testing.T) {
 				}
 				t.Fatalf("Open = %v, want %v", err, tc.want)
 			}
-			if _, err := Recover(path, Options{}); !errors.Is(err, tc.want) {
-				t.Errorf("Recover = %v, want %v", err, tc.want)
+			res, err := Recover(path, Options{})
+			if err != nil || len(res.Problems) != 1 ||
+				!strings.Contains(res.Problems[0], JournalPath(path)) ||
+				!strings.HasPrefix(res.Problems[0], tc.want.Error()) {
+				t.Errorf("Recover = %+v, %v; want a problem naming the journal, %v",
+					res, err, tc.want)
 			}
 			after, err := os.ReadFile(JournalPath(path))
 			if err != nil || !bytes.Equal(before, after) {
@@ -410,8 +414,9 @@ func TestJournalRefusals(t *testing.T) {
 	}
 }
 
-// TestMissingJournal: a database whose journal is gone opens, with a
-// warning in the log, since nothing tells what the journal held.
+// TestMissingJournal: a database whose journal is gone is a problem
+// Recover reports, and opens, with a warning in the log, since nothing
+// tells what the journal held.
 func TestMissingJournal(t *testing.T) {
 	r, path := openRecorder(t, Options{})
 	appendN(t, r, 3)
@@ -420,6 +425,19 @@ func TestMissingJournal(t *testing.T) {
 	}
 	if err := os.Remove(JournalPath(path)); err != nil {
 		t.Fatal(err)
+	}
+	for _, name := range []string{"missing", "empty"} {
+		res, err := Recover(path, Options{})
+		if err != nil || len(res.Problems) != 1 ||
+			!strings.Contains(res.Problems[0], JournalPath(path)) ||
+			!strings.Contains(res.Problems[0], "lost") {
+			t.Errorf("%s: Recover = %+v, %v; want the loss reported", name, res, err)
+		}
+		if name == "missing" {
+			if err := os.WriteFile(JournalPath(path), nil, 0o600); err != nil {
+				t.Fatal(err)
+			}
+		}
 	}
 	var logs syncBuffer
 	r, err := Open(path, Options{Logger: slogTo(&logs)})

@@ -20,6 +20,8 @@ type journalPlan struct {
 	// warning, when set, says what Open found amiss but could go on
 	// from.
 	warning string
+	// lost says that the warning is of records that may be lost.
+	lost bool
 }
 
 // errForeignJournal is a journal that does not match the database's
@@ -40,7 +42,7 @@ func planJournal(hdr []byte, size int64, st journalPos, has bool) (journalPlan, 
 			// empty once the database has a position: it is replaced
 			// whole by rename. Records committed to a journal that was
 			// removed are lost; there is no telling how many.
-			p.gen = st.gen + 1
+			p.gen, p.lost = st.gen+1, true
 			p.warning = fmt.Sprintf("the journal was missing or empty though the database "+
 				"has taken records from it (generation %d): any records committed to it and "+
 				"not yet in the database are lost", st.gen)
@@ -232,6 +234,11 @@ type RecoverResult struct {
 	// journal: it moves the records into the database itself, a few
 	// milliseconds after their commit.
 	Serving bool
+	// Problems says what is wrong with the journal such that records
+	// committed to it may be missing from the database: it is damaged,
+	// refused, or gone. Each names the journal. The database is then read
+	// as it is; a verification must fail.
+	Problems []string
 }
 
 // Recover moves into the SQLite transcript at path the records committed
@@ -243,36 +250,74 @@ type RecoverResult struct {
 // It writes nothing when there is nothing to move. When a running guard
 // holds the journal it leaves the records to it (Serving). When this
 // process may not write the database or the journal it counts the
-// records left out (Pending). opts are those of the Recorder it opens to
-// move them.
+// records left out (Pending). A journal that is damaged, does not go
+// with the database, or is missing though the database took records
+// through it is reported in Problems, not as an error. opts are those of
+// the Recorder it opens to move them.
 func Recover(path string, opts Options) (RecoverResult, error) {
+	res, err := recoverJournal(path, opts)
+	if errors.Is(err, errCorrupt) || errors.Is(err, errForeignJournal) {
+		res.Problems = append(res.Problems, err.Error())
+		err = nil
+	}
+	return res, err
+}
+
+func recoverJournal(path string, opts Options) (RecoverResult, error) {
 	jpath := JournalPath(path)
 	fi, err := os.Lstat(jpath)
 	if errors.Is(err, os.ErrNotExist) {
-		return RecoverResult{}, nil
+		lost, err := missingJournal(path)
+		return RecoverResult{Problems: lost}, err
 	}
 	if err == nil && !fi.Mode().IsRegular() {
-		return RecoverResult{}, fmt.Errorf("recorder: the journal %s is %s, which is "+
-			"refused", jpath, fileKind(fi.Mode()))
+		return RecoverResult{}, fmt.Errorf("%w: %s is %s, which is refused",
+			errForeignJournal, jpath, fileKind(fi.Mode()))
 	}
 	if !writable(path) || !writable(jpath) {
-		n, err := Pending(path)
-		return RecoverResult{Pending: n}, err
+		f, err := openJournalFile(jpath, os.O_RDONLY)
+		if err != nil {
+			return RecoverResult{}, err
+		}
+		defer f.Close()
+		n, lost, err := countPending(f, path)
+		return RecoverResult{Pending: n, Problems: lost}, err
 	}
 	f, err := lockJournal(jpath)
 	if err != nil || f == nil {
 		return RecoverResult{Serving: f == nil && err == nil}, err
 	}
-	n, err := countPending(f, path)
+	n, lost, err := countPending(f, path)
 	if err != nil || n == 0 {
 		f.Close()
-		return RecoverResult{}, err
+		return RecoverResult{Problems: lost}, err
 	}
 	r, err := open(path, opts, f)
 	if err != nil {
 		return RecoverResult{}, err
 	}
 	return RecoverResult{Ingested: n}, r.Close()
+}
+
+// missingJournal returns the problem of the database at path whose
+// journal is gone though the database took records through it; none
+// when it never did, or there is no database either.
+func missingJournal(path string) ([]string, error) {
+	if _, err := os.Stat(path); err != nil {
+		return nil, nil // the caller's open of the database says what is wrong
+	}
+	db, err := OpenReadOnly(path)
+	if err != nil {
+		return nil, err
+	}
+	defer db.Close()
+	st, has, err := journalState(context.Background(), db)
+	if err != nil || !has {
+		return nil, err
+	}
+	return []string{fmt.Sprintf("the journal %s is missing though the database has "+
+		"taken records through it (generation %d): any records committed to it and "+
+		"not yet in the database are lost", JournalPath(path), st.gen)}, nil
 }
 
 // writable reports whether this process may write the file at path. It
@@ -297,33 +342,45 @@ func Pending(path string) (int, error) {
 		return 0, err
 	}
 	defer f.Close()
-	return countPending(f, path)
+	n, lost, err := countPending(f, path)
+	if err == nil && len(lost) > 0 {
+		err = fmt.Errorf("%w: %s", errCorrupt, lost[0])
+	}
+	return n, err
 }
 
 // countPending counts the records of the journal f beyond the position
-// stored in the database at path, up to a torn tail.
-func countPending(f *os.File, path string) (int, error) {
+// stored in the database at path, up to a torn tail. lost says, when the
+// journal is empty though the database took records through it, that
+// those not in the database are lost.
+func countPending(f *os.File, path string) (n int, lost []string, err error) {
 	db, err := OpenReadOnly(path)
 	if err != nil {
-		return 0, err
+		return 0, nil, err
 	}
 	defer db.Close()
 	p, size, err := readPlan(context.Background(), f, db)
-	if err != nil || p.fresh {
-		return 0, err
+	if err != nil {
+		return 0, nil, fmt.Errorf("%w (%s)", err, f.Name())
+	}
+	if p.lost {
+		lost = []string{fmt.Sprintf("%s: %s", f.Name(), p.warning)}
+	}
+	if p.fresh {
+		return 0, lost, nil
 	}
 	s := newFrameScanner(f, nil, p.from, size)
-	n := 0
 	for {
 		_, err := s.next()
 		var fe *frameError
 		switch {
 		case err == io.EOF || (errors.As(err, &fe) && fe.tail):
-			return n, nil
+			return n, lost, nil
 		case errors.As(err, &fe):
-			return n, fmt.Errorf("%w: %w", errCorrupt, err)
+			return n, lost, fmt.Errorf("%w: %w; the records after it are not in the "+
+				"database (%s)", errCorrupt, err, f.Name())
 		case err != nil:
-			return n, err
+			return n, lost, err
 		}
 		n++
 	}

@@ -43,6 +43,9 @@ type auditSource struct {
 	cfgPath string
 	dbPath  string
 	cmd     *cobra.Command
+	// journalProblems says what recover found wrong with the journal: a
+	// reading command has warned of it, and verify fails on it.
+	journalProblems []string
 }
 
 func (s *auditSource) flags(cmd *cobra.Command) {
@@ -134,12 +137,31 @@ func (s *auditSource) recover(path string, cfg *config.Config, readOnly bool) er
 			"moved into the transcript, which is read as it is: %v\n", err)
 		return nil
 	}
+	if len(res.Problems) > 0 {
+		if !readOnly {
+			return fmt.Errorf("the journal: %s", strings.Join(res.Problems, "; "))
+		}
+		s.journalProblems = res.Problems
+		for _, p := range res.Problems {
+			fmt.Fprintf(stderr, "mcp-guard: warning: %s; the transcript is read as it is\n", p)
+		}
+	}
 	if res.Pending > 0 {
-		fmt.Fprintf(stderr, "mcp-guard: warning: %d records in the journal %s are not in "+
-			"the transcript yet and are left out: this user cannot write them in\n",
-			res.Pending, recorder.JournalPath(path))
+		fmt.Fprintf(stderr, "mcp-guard: warning: %d %s in the journal %s %s not in "+
+			"the transcript yet and %s left out: this user cannot write them in\n",
+			res.Pending, plural(res.Pending, "record", "records"),
+			recorder.JournalPath(path), plural(res.Pending, "is", "are"),
+			plural(res.Pending, "is", "are"))
 	}
 	return nil
+}
+
+// plural returns one when n is 1, else many.
+func plural(n int, one, many string) string {
+	if n == 1 {
+		return one
+	}
+	return many
 }
 
 // trustedKey returns the public key to check checkpoints against: the
@@ -206,6 +228,13 @@ func newAuditVerify() *cobra.Command {
 				}
 			} else {
 				printReport(out, rep, keyFrom)
+				for _, p := range src.journalProblems {
+					fmt.Fprintf(out, "journal:     FAILED, %s\n", p)
+				}
+			}
+			if len(src.journalProblems) > 0 {
+				return &exitError{code: exitTampered, err: fmt.Errorf("the transcript "+
+					"may lack committed records: %s", src.journalProblems[0])}
 			}
 			if !rep.OK() {
 				return &exitError{code: exitTampered,

@@ -106,3 +106,47 @@ func immutable(t *testing.T, paths ...string) {
 		t.Cleanup(func() { exec.Command("chattr", "-i", p).Run() })
 	}
 }
+
+// TestAuditVerifyFailsOnJournalLoss: verify fails, naming the journal,
+// when the journal of a stopped guard is damaged before its end or is
+// gone though the database took records through it; show still reads
+// the transcript, with a warning.
+func TestAuditVerifyFailsOnJournalLoss(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		change func(t *testing.T, jpath string)
+		want   string
+	}{
+		{"damaged before its end", func(t *testing.T, jpath string) {
+			f, err := os.OpenFile(jpath, os.O_WRONLY|os.O_APPEND, 0)
+			must(t, err)
+			_, err = f.Write([]byte(strings.Repeat("\xff", 64)))
+			must(t, err)
+			must(t, f.Close())
+		}, "damaged"},
+		{"deleted", func(t *testing.T, jpath string) {
+			must(t, os.Remove(jpath))
+		}, "missing"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			path := filepath.Join(t.TempDir(), "t.db")
+			r, err := recorder.Open(path, recorder.Options{})
+			must(t, err)
+			must(t, r.Append(context.Background(), recorder.KindSessionStart, "sess-j", "",
+				map[string]any{"session_id": "sess-j", "transport": "stdio"}))
+			must(t, r.Close())
+			jpath := recorder.JournalPath(path)
+			tc.change(t, jpath)
+
+			code, out := run(t, "audit", "verify", "--db", path)
+			if code == 0 || !strings.Contains(out, jpath) || !strings.Contains(out, tc.want) {
+				t.Errorf("verify: exit %d, want a failure naming %s and %q:\n%s",
+					code, jpath, tc.want, out)
+			}
+			code, out = run(t, "audit", "show", "sess-j", "--db", path)
+			if code != 0 || !strings.Contains(out, "warning") {
+				t.Errorf("show: exit %d, want 0 with a warning:\n%s", code, out)
+			}
+		})
+	}
+}

@@ -178,12 +178,17 @@ func must(t testing.TB, err error) {
 	}
 }
 
+// copyDB copies the database at from, with its journal, as a backup
+// must.
 func copyDB(t *testing.T, from string) string {
 	t.Helper()
 	data, err := os.ReadFile(from)
 	must(t, err)
 	to := filepath.Join(t.TempDir(), "copy.db")
 	must(t, os.WriteFile(to, data, 0o600))
+	jnl, err := os.ReadFile(recorder.JournalPath(from))
+	must(t, err)
+	must(t, os.WriteFile(recorder.JournalPath(to), jnl, 0o600))
 	return to
 }
 
