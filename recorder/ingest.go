@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"strings"
 	"sync"
 	"time"
 )
@@ -176,7 +177,7 @@ func (g *ingester) ingest(ctx context.Context) (int, error) {
 	if from == end {
 		return 0, nil
 	}
-	batch, next, err := g.read(from, end, g.batchLimit())
+	batch, next, seq, hash, err := g.read(from, end, g.batchLimit())
 	if err != nil {
 		var fe *frameError
 		if errors.As(err, &fe) {
@@ -188,10 +189,11 @@ func (g *ingester) ingest(ctx context.Context) (int, error) {
 	if len(batch) == 0 {
 		return 0, nil
 	}
-	if err := g.commit(ctx, batch, g.j.gen, next); err != nil {
+	if err := g.commit(ctx, batch, g.j.pos(next, seq, hash)); err != nil {
 		return 0, err
 	}
 	g.j.ingested.Store(next)
+	g.j.ingSeq, g.j.ingHash = seq, hash
 	return len(batch), nil
 }
 
@@ -215,11 +217,19 @@ func (g *ingester) batchLimit() int {
 }
 
 // read reads a batch of at most limit records from offset from, before
-// end, and returns them with the offset past the last one. On an error
-// it returns the records read before it too.
-func (g *ingester) read(from, end int64, limit int) ([]*pending, int64, error) {
-	s := newFrameScanner(g.j.f, g.rd, from, end)
+// end, and returns them with the offset past the last one and that
+// frame's seq and hash. On an error it returns the records read before
+// it too.
+func (g *ingester) read(from, end int64, limit int) (batch []*pending, next int64,
+	seq uint64, hash frameHash, err error) {
+	s := newFrameScanner(g.j.f, g.rd, from, end, g.j.ingSeq, g.j.ingHash)
 	g.rd = s.rd
+	batch, err = g.scan(s, limit)
+	return batch, s.off, s.seq, s.hash, err
+}
+
+// scan reads a batch of at most limit records from s.
+func (g *ingester) scan(s *frameScanner, limit int) ([]*pending, error) {
 	var batch []*pending
 	size := 0
 	for len(batch) < limit && size < ingestBytes {
@@ -228,19 +238,19 @@ func (g *ingester) read(from, end int64, limit int) ([]*pending, int64, error) {
 			break
 		}
 		if err != nil {
-			return batch, s.off, err
+			return batch, err
 		}
 		batch = append(batch, &pending{rec: rec})
 		size += len(rec.Body)
 	}
-	return batch, s.off, nil
+	return batch, nil
 }
 
-// commit inserts batch, read from the journal of generation gen up to
-// offset next, in one transaction that stores that position.
-func (g *ingester) commit(ctx context.Context, batch []*pending, gen uint64, next int64) error {
+// commit inserts batch, read from the journal up to position pos, in one
+// transaction that stores that position.
+func (g *ingester) commit(ctx context.Context, batch []*pending, pos journalPos) error {
 	store := func(ctx context.Context, e execer) error {
-		return setJournalState(ctx, e, gen, next)
+		return setJournalState(ctx, e, pos)
 	}
 	// A checkpoint due after the batch takes the time of the batch's last
 	// record, so that times keep the order of the chain.
@@ -250,7 +260,7 @@ func (g *ingester) commit(ctx context.Context, batch []*pending, gen uint64, nex
 		// A commit whose outcome is unclear may have happened: the
 		// position stored says, and the batch must not go in twice.
 		if st, ok, rerr := journalState(ctx, g.r.db); rerr == nil && ok &&
-			st.gen == gen && st.ingested == next {
+			st.gen == pos.gen && st.ingested == pos.ingested {
 			g.r.logger.Warn("recorder ingestion reported a failure but committed",
 				"error", err)
 			return nil
@@ -281,18 +291,27 @@ func (g *ingester) rotateNow() error {
 	if j.ingested.Load() != j.end.Load() || j.end.Load() == journalHeaderLen {
 		return nil
 	}
-	// The journal is about to go: the records moved in from it must not
-	// depend on it any more.
-	if err := g.w.syncPosition(context.Background(), j.gen, j.ingested.Load()); err != nil {
+	next, err := newJournalID()
+	if err != nil {
 		return err
 	}
-	done, err := j.rotate()
+	// The journal is about to go: the records moved in from it must not
+	// depend on it any more, and the database must know the id of the
+	// one that takes its place before it does.
+	pos := j.pos(j.ingested.Load(), j.ingSeq, j.ingHash)
+	pos.next = next
+	if err := g.w.syncPosition(context.Background(), pos); err != nil {
+		return err
+	}
+	done, err := j.rotate(next)
 	if err != nil || !done {
 		return err
 	}
-	// Until this commits, the database names the generation before;
-	// Open then ingests this one from its start, which is right too.
-	return setJournalState(context.Background(), g.r.db, g.j.gen, journalHeaderLen)
+	// Until this commits, the database names the generation before, and
+	// this one's id as the next: Open then ingests this one from its
+	// start, which is right too.
+	return setJournalState(context.Background(), g.r.db,
+		j.pos(journalHeaderLen, 0, startHash(next)))
 }
 
 // halt stops the goroutine and waits for it to end.
@@ -388,13 +407,26 @@ func (g *ingester) sync(ctx context.Context) error {
 
 // journalPos is a position stored in journal_state.
 type journalPos struct {
-	gen      uint64
+	gen uint64
+	// id is the id of the journal of generation gen; next, when not
+	// zero, of the journal of the generation after it.
+	id, next journalID
 	ingested int64
+	// seq and hash are those of the frame before ingested.
+	seq  uint64
+	hash frameHash
+}
+
+// pos returns the position of j at offset off, past the frame of seq and
+// hash.
+func (j *journal) pos(off int64, seq uint64, hash frameHash) journalPos {
+	return journalPos{gen: j.gen, id: j.id, ingested: off, seq: seq, hash: hash}
 }
 
 // journalState reads the stored position; ok is false when there is
 // none (or no journal_state table, in a database no guard of this
-// version opened).
+// version opened). The ids and hash of a position an earlier version
+// stored are zero.
 func journalState(ctx context.Context, q querier) (journalPos, bool, error) {
 	var n int
 	err := q.QueryRowContext(ctx, `SELECT count(*) FROM sqlite_master
@@ -402,24 +434,63 @@ func journalState(ctx context.Context, q querier) (journalPos, bool, error) {
 	if err != nil || n == 0 {
 		return journalPos{}, false, wrapErr("recorder: read the journal position", err)
 	}
+	var cols int
+	err = q.QueryRowContext(ctx, `SELECT count(*) FROM pragma_table_info('journal_state')
+		WHERE name = 'frame_hash'`).Scan(&cols)
+	if err != nil {
+		return journalPos{}, false, fmt.Errorf("recorder: read the journal position: %w", err)
+	}
+	query := `SELECT generation, ingested, NULL, NULL, 0, NULL FROM journal_state WHERE id = 1`
+	if cols == 1 {
+		query = `SELECT generation, ingested, journal_id, next_id, frame_seq, frame_hash
+			FROM journal_state WHERE id = 1`
+	}
 	var p journalPos
-	err = q.QueryRowContext(ctx, `SELECT generation, ingested FROM journal_state
-		WHERE id = 1`).Scan(&p.gen, &p.ingested)
+	var id, next, hash []byte
+	err = q.QueryRowContext(ctx, query).Scan(&p.gen, &p.ingested, &id, &next, &p.seq, &hash)
 	if errors.Is(err, sql.ErrNoRows) {
 		return journalPos{}, false, nil
 	}
 	if err != nil {
 		return journalPos{}, false, fmt.Errorf("recorder: read the journal position: %w", err)
 	}
+	copy(p.id[:], id)
+	copy(p.next[:], next)
+	copy(p.hash[:], hash)
 	return p, true, nil
 }
 
 // setJournalState stores a position.
-func setJournalState(ctx context.Context, e execer, gen uint64, ingested int64) error {
-	_, err := e.ExecContext(ctx, `INSERT OR REPLACE INTO journal_state (id, generation, ingested)
-		VALUES (1, ?, ?)`, int64(gen), ingested)
+func setJournalState(ctx context.Context, e execer, p journalPos) error {
+	var next []byte
+	if p.next != (journalID{}) {
+		next = p.next[:]
+	}
+	_, err := e.ExecContext(ctx, `INSERT OR REPLACE INTO journal_state
+		(id, generation, ingested, journal_id, next_id, frame_seq, frame_hash)
+		VALUES (1, ?, ?, ?, ?, ?, ?)`,
+		int64(p.gen), p.ingested, p.id[:], next, int64(p.seq), p.hash[:])
 	if err != nil {
 		return fmt.Errorf("recorder: store the journal position: %w", err)
+	}
+	return nil
+}
+
+// addJournalColumns adds to the journal_state table of an earlier
+// version the columns this one stores.
+func addJournalColumns(ctx context.Context, db *sql.DB) error {
+	for _, col := range []string{"journal_id BLOB", "next_id BLOB",
+		"frame_seq INTEGER NOT NULL DEFAULT 0", "frame_hash BLOB"} {
+		name, _, _ := strings.Cut(col, " ")
+		var n int
+		err := db.QueryRowContext(ctx, `SELECT count(*) FROM pragma_table_info('journal_state')
+			WHERE name = ?`, name).Scan(&n)
+		if err == nil && n == 0 {
+			_, err = db.ExecContext(ctx, `ALTER TABLE journal_state ADD COLUMN `+col)
+		}
+		if err != nil {
+			return fmt.Errorf("recorder: add %s to journal_state: %w", name, err)
+		}
 	}
 	return nil
 }

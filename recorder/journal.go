@@ -3,6 +3,8 @@ package recorder
 import (
 	"bufio"
 	"bytes"
+	"crypto/rand"
+	"crypto/sha256"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -28,33 +30,86 @@ import (
 //
 // The file is a header, then frames:
 //
-//	header: "mcpgjnl1" | generation (uint64) | CRC-32C of the 16 bytes before
-//	frame:  payload length (uint32) | CRC-32C of length and payload (uint32) | payload
+//	header: "mcpgjnl2" | generation (uint64) | journal id (16 bytes) |
+//	        CRC-32C of the 32 bytes before
+//	frame:  payload length (uint32) | CRC-32C of the rest of the frame (uint32) |
+//	        frame seq (uint64) | hash (32 bytes) | payload
 //	payload: at (int64, Unix ns) | kind | session_id | call_id | body
 //
 // Integers are little-endian; kind, session_id and call_id are each
 // preceded by their length as a uvarint; the body is the rest. Zeros
-// follow the last frame. A frame
-// holds no seq and no hash: the chain is assigned when the record goes
-// into SQLite, so that other processes appending there meanwhile (the
+// follow the last frame. The CRC tells a write a crash cut short. The
+// frame seq counts the frames of a journal from 1, and the hash is
+// SHA-256 of the hash of the frame before, the frame seq and the
+// payload; the first frame's "hash before" is derived from the journal
+// id (startHash). Ingestion checks both, so a frame swapped, duplicated,
+// dropped or edited, or a journal of another database, is refused
+// rather than chained. They do not stop someone who can write both the
+// journal and the database: the id and hashes are in the clear, like the
+// unsigned records at the database's end. A frame holds no record seq
+// and no record hash: the chain is assigned when the record goes into
+// SQLite, so that other processes appending there meanwhile (the
 // approvals command, a prune) never fork it.
 //
-// The database keeps, in journal_state, the generation of the journal
-// and the offset up to which its frames are in the database, updated in
-// the transaction that inserts them, so each frame goes in exactly once.
-// When a journal is wholly ingested it is replaced by an empty one of the
-// next generation (see rotate).
+// The database keeps, in journal_state, the generation and id of the
+// journal, the offset up to which its frames are in the database with
+// the frame seq and hash there, updated in the transaction that inserts
+// them, so each frame goes in exactly once and the check goes on from
+// there. When a journal is wholly ingested it is replaced by an empty
+// one of the next generation, whose id the database stores (next_id)
+// before the file is swapped (see rotateNow).
 
 const (
-	journalMagic     = "mcpgjnl1"
-	journalHeaderLen = 20
-	frameHeaderLen   = 8
+	journalMagic = "mcpgjnl2"
+	// journalMagicV1 is the magic of the journal of earlier versions,
+	// with a 20-byte header and frames without seq or hash.
+	journalMagicV1   = "mcpgjnl1"
+	journalV1Header  = 20
+	journalHeaderLen = 36
+	frameHeaderLen   = 48
 	// minPayload is the payload of a record with every field empty.
 	minPayload = 8 + 3
 	// maxPayload bounds a frame's payload (SQLite's own limit on a value
 	// is about 1 GB).
 	maxPayload = 1 << 30
 )
+
+// journalID identifies one journal file: a new one gets a random id.
+type journalID [16]byte
+
+// frameHash is the running hash of a journal's frames.
+type frameHash [32]byte
+
+// newJournalID returns a random journal id.
+func newJournalID() (journalID, error) {
+	var id journalID
+	if _, err := rand.Read(id[:]); err != nil {
+		return id, fmt.Errorf("recorder: make a journal id: %w", err)
+	}
+	return id, nil
+}
+
+// startHash is the hash before the first frame of the journal id.
+func startHash(id journalID) frameHash {
+	h := sha256.New()
+	h.Write([]byte("mcp-guard journal start\x00"))
+	h.Write(id[:])
+	return frameHash(h.Sum(nil))
+}
+
+// chainHash is the hash of the frame of seq and payload p after the
+// frame whose hash is prev.
+func chainHash(prev frameHash, seq uint64, p []byte) frameHash {
+	h := sha256.New()
+	h.Write(prev[:])
+	var b [8]byte
+	binary.LittleEndian.PutUint64(b[:], seq)
+	h.Write(b[:])
+	h.Write(p)
+	var out frameHash
+	h.Sum(out[:0])
+	return out
+}
 
 // growBy is how much the file grows by when a commit reaches its end.
 const growBy = 1 << 20
@@ -77,11 +132,19 @@ const backlogWait = 30 * time.Second
 
 // journalStateSchema holds where the journal's records stop being in the
 // database: its generation and the offset past the last frame ingested.
+// journal_id and next_id are the ids of the journal of that generation
+// and of the next one; frame_seq and frame_hash those of the frame
+// before the offset. Databases of earlier versions lack those columns
+// until addJournalColumns adds them.
 const journalStateSchema = `
 CREATE TABLE IF NOT EXISTS journal_state (
 	id         INTEGER PRIMARY KEY CHECK (id = 1),
 	generation INTEGER NOT NULL,
-	ingested   INTEGER NOT NULL
+	ingested   INTEGER NOT NULL,
+	journal_id BLOB,
+	next_id    BLOB,
+	frame_seq  INTEGER NOT NULL DEFAULT 0,
+	frame_hash BLOB
 );
 `
 
@@ -92,24 +155,29 @@ var castagnoli = crc32.MakeTable(crc32.Castagnoli)
 // own rollback journal and deletes it when it opens the database.
 func JournalPath(dbPath string) string { return dbPath + ".journal" }
 
-// journalHeader returns the header of a journal of generation gen.
-func journalHeader(gen uint64) []byte {
+// journalHeader returns the header of the journal id of generation gen.
+func journalHeader(gen uint64, id journalID) []byte {
 	b := make([]byte, 0, journalHeaderLen)
 	b = append(b, journalMagic...)
 	b = binary.LittleEndian.AppendUint64(b, gen)
+	b = append(b, id[:]...)
 	return binary.LittleEndian.AppendUint32(b, crc32.Checksum(b, castagnoli))
 }
 
-// parseJournalHeader returns the generation of the journal header b.
-func parseJournalHeader(b []byte) (uint64, error) {
+// parseJournalHeader returns the generation and id of the journal header
+// b.
+func parseJournalHeader(b []byte) (uint64, journalID, error) {
+	var id journalID
 	if len(b) < journalHeaderLen || string(b[:8]) != journalMagic ||
-		binary.LittleEndian.Uint32(b[16:20]) != crc32.Checksum(b[:16], castagnoli) {
-		return 0, errors.New("recorder: the journal's header is not a journal header")
+		binary.LittleEndian.Uint32(b[32:36]) != crc32.Checksum(b[:32], castagnoli) {
+		return 0, id, errors.New("recorder: the journal's header is not a journal header")
 	}
-	return binary.LittleEndian.Uint64(b[8:16]), nil
+	copy(id[:], b[16:32])
+	return binary.LittleEndian.Uint64(b[8:16]), id, nil
 }
 
-// appendFrame appends rec's frame to buf.
+// appendFrame appends rec's frame to buf, unsealed: sealFrames fills in
+// its seq, hash and CRC.
 func appendFrame(buf []byte, rec *Record) []byte {
 	start := len(buf)
 	buf = append(buf, make([]byte, frameHeaderLen)...)
@@ -120,10 +188,30 @@ func appendFrame(buf []byte, rec *Record) []byte {
 	}
 	buf = append(buf, rec.Body...)
 	binary.LittleEndian.PutUint32(buf[start:], uint32(len(buf)-start-frameHeaderLen))
-	crc := crc32.Update(0, castagnoli, buf[start:start+4])
-	crc = crc32.Update(crc, castagnoli, buf[start+frameHeaderLen:])
-	binary.LittleEndian.PutUint32(buf[start+4:], crc)
 	return buf
+}
+
+// sealFrames fills in the seq, hash and CRC of the frames in buf, which
+// follow the frame of seq and hash prev, and returns the last frame's.
+func sealFrames(buf []byte, seq uint64, prev frameHash) (uint64, frameHash) {
+	for len(buf) > 0 {
+		n := int(binary.LittleEndian.Uint32(buf))
+		hdr, p := buf[:frameHeaderLen], buf[frameHeaderLen:frameHeaderLen+n]
+		seq++
+		prev = chainHash(prev, seq, p)
+		binary.LittleEndian.PutUint64(hdr[8:], seq)
+		copy(hdr[16:], prev[:])
+		binary.LittleEndian.PutUint32(hdr[4:], frameCRC(hdr, p))
+		buf = buf[frameHeaderLen+n:]
+	}
+	return seq, prev
+}
+
+// frameCRC is the CRC of the frame with header hdr and payload p.
+func frameCRC(hdr, p []byte) uint32 {
+	crc := crc32.Update(0, castagnoli, hdr[:4])
+	crc = crc32.Update(crc, castagnoli, hdr[8:])
+	return crc32.Update(crc, castagnoli, p)
 }
 
 // decodePayload returns the record a frame's payload holds; the body
@@ -167,14 +255,21 @@ type frameScanner struct {
 	off int64 // offset past the last whole frame read
 	end int64
 	hdr [frameHeaderLen]byte
+	// seq and hash are those of the last frame read: the next must
+	// follow them.
+	seq  uint64
+	hash frameHash
 }
 
-func newFrameScanner(f *os.File, rd *bufio.Reader, from, end int64) *frameScanner {
+// newFrameScanner reads f from offset from, where the frame before has
+// seq and hash, to offset end.
+func newFrameScanner(f *os.File, rd *bufio.Reader, from, end int64, seq uint64,
+	hash frameHash) *frameScanner {
 	if rd == nil {
 		rd = bufio.NewReaderSize(nil, 64<<10)
 	}
 	rd.Reset(io.NewSectionReader(f, from, end-from))
-	return &frameScanner{f: f, rd: rd, off: from, end: end}
+	return &frameScanner{f: f, rd: rd, off: from, end: end, seq: seq, hash: hash}
 }
 
 // next returns the next record, io.EOF at the end (or where only zeros
@@ -217,15 +312,29 @@ func (s *frameScanner) next() (Record, error) {
 	if _, err := io.ReadFull(s.rd, p); err != nil {
 		return Record{}, fmt.Errorf("recorder: read the journal: %w", err)
 	}
-	crc := crc32.Update(0, castagnoli, s.hdr[:4])
-	if crc32.Update(crc, castagnoli, p) != binary.LittleEndian.Uint32(s.hdr[4:]) {
+	if frameCRC(s.hdr[:], p) != binary.LittleEndian.Uint32(s.hdr[4:]) {
 		return Record{}, s.bad("fails its check", frameHeaderLen+n)
+	}
+	// A whole frame that does not follow the one before was put there:
+	// never a cut write.
+	seq := binary.LittleEndian.Uint64(s.hdr[8:])
+	if seq != s.seq+1 {
+		return Record{}, &frameError{off: s.off, reason: fmt.Sprintf("is frame %d "+
+			"where frame %d is due: frames were swapped, duplicated or dropped",
+			seq, s.seq+1)}
+	}
+	hash := chainHash(s.hash, seq, p)
+	if !bytes.Equal(hash[:], s.hdr[16:]) {
+		return Record{}, &frameError{off: s.off, reason: fmt.Sprintf("(frame %d) does "+
+			"not chain to the frame before it: it was edited, or comes from another "+
+			"journal", seq)}
 	}
 	rec, err := decodePayload(p)
 	if err != nil {
 		return Record{}, s.bad("fails to parse", frameHeaderLen+n)
 	}
 	s.off += frameHeaderLen + n
+	s.seq, s.hash = seq, hash
 	return rec, nil
 }
 
@@ -275,9 +384,17 @@ type journal struct {
 	f *os.File
 	// size is the file's size: end, then zeros. It is guarded by mu.
 	size int64
-	// gen is the generation of f; only the ingester reads or changes it
-	// after Open.
+	// gen and id are the generation and id of f; only the ingester
+	// reads or changes them after Open.
 	gen uint64
+	id  journalID
+	// seq and hash are those of the last frame written, guarded by mu.
+	seq  uint64
+	hash frameHash
+	// ingSeq and ingHash are those of the last frame ingested; only the
+	// ingester reads or changes them after Open.
+	ingSeq  uint64
+	ingHash frameHash
 	// err, once set, fails every append: the file's content past end
 	// is in doubt.
 	err error
@@ -346,16 +463,17 @@ func isFileAt(f *os.File, path string) (bool, error) {
 	return os.SameFile(fi, pi), nil
 }
 
-// write writes the frames in buf, which hold records records, after the
-// last frame, as one write, and grows the file when they reach its end.
-// On failure nothing of it stays in the file, or the journal is failed
-// for good.
+// write seals the frames in buf, which hold records records, after the
+// last frame, and writes them as one write, and grows the file when they
+// reach its end. On failure nothing of it stays in the file, or the
+// journal is failed for good.
 func (j *journal) write(buf []byte, records int) error {
 	j.mu.Lock()
 	defer j.mu.Unlock()
 	if j.err != nil {
 		return j.err
 	}
+	seq, hash := sealFrames(buf, j.seq, j.hash)
 	end := j.end.Load()
 	need := end + int64(len(buf))
 	_, err := j.f.WriteAt(buf, end)
@@ -379,6 +497,7 @@ func (j *journal) write(buf []byte, records int) error {
 			return j.err
 		}
 	}
+	j.seq, j.hash = seq, hash
 	j.end.Store(end + int64(len(buf)))
 	j.appended.Add(int64(records))
 	return nil
@@ -405,10 +524,10 @@ func (j *journal) fail(err error) {
 	}
 }
 
-// replaceJournal writes an empty journal of generation gen, locked, in
-// place of the file at path, durably, and returns it. It takes the owner
-// of the database at dbPath.
-func replaceJournal(path, dbPath string, gen uint64) (*os.File, error) {
+// replaceJournal writes an empty journal of generation gen and id id,
+// locked, in place of the file at path, durably, and returns it. It takes
+// the owner of the database at dbPath.
+func replaceJournal(path, dbPath string, gen uint64, id journalID) (*os.File, error) {
 	tmp := path + ".tmp"
 	f, err := createJournalTemp(tmp, dbPath)
 	if err != nil {
@@ -420,7 +539,7 @@ func replaceJournal(path, dbPath string, gen uint64) (*os.File, error) {
 		if ok, err := tryLock(f); err != nil || !ok {
 			return errors.Join(errors.New("recorder: lock the new journal"), err)
 		}
-		if _, err := f.Write(journalHeader(gen)); err != nil {
+		if _, err := f.Write(journalHeader(gen, id)); err != nil {
 			return fmt.Errorf("recorder: write the new journal: %w", err)
 		}
 		if err := f.Sync(); err != nil {
@@ -439,28 +558,37 @@ func replaceJournal(path, dbPath string, gen uint64) (*os.File, error) {
 	return f, nil
 }
 
-// rotate replaces the journal with an empty one of the next generation
-// when every record in it is in the database; it reports whether it did.
+// rotate replaces the journal with an empty one of the next generation,
+// of id next, when every record in it is in the database; it reports
+// whether it did.
 // Leaders wait meanwhile. The caller then records the new generation in
 // the database; should that fail, the next Open still knows the journal
 // of the generation after the one recorded for one to ingest from its
 // start.
-func (j *journal) rotate() (bool, error) {
+func (j *journal) rotate(next journalID) (bool, error) {
 	j.mu.Lock()
 	defer j.mu.Unlock()
 	if j.err != nil || j.ingested.Load() != j.end.Load() || j.end.Load() == journalHeaderLen {
 		return false, j.err
 	}
-	f, err := replaceJournal(j.path, j.dbPath, j.gen+1)
+	f, err := replaceJournal(j.path, j.dbPath, j.gen+1, next)
 	if err != nil {
 		return false, err
 	}
 	old := j.f
 	j.f, j.gen, j.size = f, j.gen+1, journalHeaderLen
+	j.restart(next)
 	j.end.Store(journalHeaderLen)
 	j.ingested.Store(journalHeaderLen)
 	old.Close() // releases its lock; the file is gone
 	return true, nil
+}
+
+// restart sets the frame seqs and hashes for the empty journal id.
+func (j *journal) restart(id journalID) {
+	j.id = id
+	j.seq, j.hash = 0, startHash(id)
+	j.ingSeq, j.ingHash = 0, j.hash
 }
 
 // close releases the journal and its lock.

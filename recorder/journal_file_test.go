@@ -128,7 +128,7 @@ func TestStaleTempLinkIsNotFollowed(t *testing.T) {
 	if err := os.Symlink(target, jpath+".tmp"); err != nil {
 		t.Fatal(err)
 	}
-	f, err := replaceJournal(jpath, path, 7)
+	f, err := replaceJournal(jpath, path, 7, journalID{7})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -177,7 +177,8 @@ func TestRecoverKeepsTheDatabaseOwner(t *testing.T) {
 	const uid, gid = 65534, 65534
 	path := closedTranscript(t)
 	// A record a crashed guard left in the journal.
-	writeJournal(t, path, -1, frame(KindCallIntent, "s", "c", `{}`, time.Now()))
+	writeJournal(t, path, -1, sealAt(t, path, -1,
+		frame(KindCallIntent, "s", "c", `{}`, time.Now())))
 	if err := os.Chown(path, uid, gid); err != nil {
 		t.Fatal(err)
 	}

@@ -57,10 +57,46 @@ func writeJournal(t testing.TB, path string, off int64, data []byte) {
 	}
 }
 
-// frame returns the journal frame of a record.
+// frame returns the journal frame of a record, unsealed: sealAt or
+// sealFrames gives it its seq and hash.
 func frame(kind, session, call, body string, at time.Time) []byte {
 	return appendFrame(nil, &Record{Kind: kind, SessionID: session, CallID: call,
 		Body: []byte(body), At: at})
+}
+
+// sealAt returns the unsealed frames sealed to follow the frames of the
+// journal of the database at path before offset off (-1: all of them).
+func sealAt(t testing.TB, path string, off int64, frames []byte) []byte {
+	t.Helper()
+	f, err := os.Open(JournalPath(path))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	hdr := make([]byte, journalHeaderLen)
+	if _, err := f.ReadAt(hdr, 0); err != nil {
+		t.Fatal(err)
+	}
+	_, id, err := parseJournalHeader(hdr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if off < 0 {
+		if off, err = fileSize(f); err != nil {
+			t.Fatal(err)
+		}
+	}
+	s := newFrameScanner(f, nil, journalHeaderLen, off, 0, startHash(id))
+	for {
+		if _, err := s.next(); err == io.EOF {
+			break
+		} else if err != nil {
+			t.Fatal(err)
+		}
+	}
+	out := bytes.Clone(frames)
+	sealFrames(out, s.seq, s.hash)
+	return out
 }
 
 // countCalls returns how many records each call id has.
@@ -103,11 +139,14 @@ func TestJournalFrames(t *testing.T) {
 			Body: []byte(`{"a":"` + strings.Repeat("x", 70000) + `"}`)},
 		{At: at.Add(time.Second), Kind: KindApproval, CallID: "req", Body: []byte(`[]`)},
 	}
+	id := journalID{7, 7, 7}
 	var good []byte
 	for i := range recs {
 		good = appendFrame(good, &recs[i])
 	}
+	seq, tip := sealFrames(good, 0, startHash(id))
 	one := frame(KindCallCompletion, "s", "c2", `{"outcome":"ok"}`, at)
+	sealFrames(one, seq, tip)
 	flipped := bytes.Clone(one)
 	flipped[len(flipped)-2] ^= 0x40
 	zeroLen := append([]byte{0, 0, 0, 0, 1, 2, 3, 4}, one...)
@@ -137,7 +176,7 @@ func TestJournalFrames(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			path := filepath.Join(t.TempDir(), "j")
-			data := append(append(journalHeader(7), good...), tc.tail...)
+			data := append(append(journalHeader(7, id), good...), tc.tail...)
 			if err := os.WriteFile(path, data, 0o600); err != nil {
 				t.Fatal(err)
 			}
@@ -146,7 +185,8 @@ func TestJournalFrames(t *testing.T) {
 				t.Fatal(err)
 			}
 			defer f.Close()
-			s := newFrameScanner(f, nil, journalHeaderLen, int64(len(data)))
+			s := newFrameScanner(f, nil, journalHeaderLen, int64(len(data)), 0,
+				startHash(id))
 			var got []Record
 			for {
 				rec, err := s.next()
@@ -184,7 +224,14 @@ func TestJournalFrames(t *testing.T) {
 // size and the position the database stored.
 func TestPlanJournal(t *testing.T) {
 	const h = journalHeaderLen
-	pos := func(gen uint64, off int64) *journalPos { return &journalPos{gen: gen, ingested: off} }
+	idOf := func(gen uint64) journalID { return journalID{byte(gen), 0xaa} }
+	hdr := func(gen uint64) []byte { return journalHeader(gen, idOf(gen)) }
+	tip := frameHash{1, 2, 3}
+	pos := func(gen uint64, off int64) *journalPos {
+		return &journalPos{gen: gen, id: idOf(gen), next: idOf(gen + 1), ingested: off,
+			seq: 9, hash: tip}
+	}
+	v1 := append([]byte(journalMagicV1), make([]byte, journalV1Header-8)...)
 	tests := []struct {
 		name    string
 		hdr     []byte
@@ -195,27 +242,38 @@ func TestPlanJournal(t *testing.T) {
 		refused bool
 	}{
 		{name: "a new journal", size: 0, want: journalPlan{gen: 1, fresh: true}},
-		{name: "a header cut short", size: 9, want: journalPlan{gen: 1, fresh: true}},
+		{name: "a header cut short", hdr: hdr(1)[:9], size: 9,
+			want: journalPlan{gen: 1, fresh: true}},
 		{name: "a journal gone missing", size: 0, stored: pos(4, 900),
 			want: journalPlan{gen: 5, fresh: true, lost: true}, warns: true},
-		{name: "an empty journal the database never stored", hdr: journalHeader(3), size: h,
-			want: journalPlan{gen: 3, from: h}},
-		{name: "the stored generation", hdr: journalHeader(3), size: 5000, stored: pos(3, 700),
-			want: journalPlan{gen: 3, from: 700}},
-		{name: "the generation after the stored one", hdr: journalHeader(4), size: 5000,
-			stored: pos(3, 700), want: journalPlan{gen: 4, from: h}},
-		{name: "shorter than the stored position", hdr: journalHeader(3), size: 600,
-			stored: pos(3, 700), want: journalPlan{gen: 3, from: 600}, warns: true},
-		{name: "records the database never stored", hdr: journalHeader(1), size: 5000,
+		{name: "an empty journal the database never stored", hdr: hdr(3), size: h,
+			want: journalPlan{gen: 3, id: idOf(3), from: h, hash: startHash(idOf(3))}},
+		{name: "the stored generation", hdr: hdr(3), size: 5000, stored: pos(3, 700),
+			want: journalPlan{gen: 3, id: idOf(3), from: 700, seq: 9, hash: tip}},
+		{name: "the generation after the stored one", hdr: hdr(4), size: 5000,
+			stored: pos(3, 700),
+			want:   journalPlan{gen: 4, id: idOf(4), from: h, hash: startHash(idOf(4))}},
+		{name: "shorter than the stored position", hdr: hdr(3), size: 600,
+			stored: pos(3, 700), want: journalPlan{gen: 3, id: idOf(3), from: 600, seq: 9,
+				hash: tip}, warns: true},
+		{name: "an empty journal of an earlier version", hdr: v1, size: journalV1Header,
+			stored: pos(3, 20), want: journalPlan{gen: 4, fresh: true}},
+		{name: "a journal of an earlier version with records", hdr: v1, size: 5000,
+			stored: pos(3, 20), refused: true},
+		{name: "records the database never stored", hdr: hdr(1), size: 5000,
 			refused: true},
-		{name: "two generations ahead", hdr: journalHeader(5), size: 5000, stored: pos(3, 700),
+		{name: "the stored generation with another id", size: 5000, stored: pos(3, 700),
+			hdr: journalHeader(3, idOf(9)), refused: true},
+		{name: "the next generation with another id", size: 5000, stored: pos(3, 700),
+			hdr: journalHeader(4, idOf(9)), refused: true},
+		{name: "two generations ahead", hdr: hdr(5), size: 5000, stored: pos(3, 700),
 			refused: true},
-		{name: "an older generation", hdr: journalHeader(2), size: 5000, stored: pos(3, 700),
+		{name: "an older generation", hdr: hdr(2), size: 5000, stored: pos(3, 700),
 			refused: true},
-		{name: "a stored position inside the header", hdr: journalHeader(3), size: 5000,
+		{name: "a stored position inside the header", hdr: hdr(3), size: 5000,
 			stored: pos(3, 4), refused: true},
-		{name: "not a journal", hdr: []byte("SQLite format 3\x00\x10\x00\x01\x01"), size: 5000,
-			stored: pos(3, 700), refused: true},
+		{name: "not a journal", hdr: []byte("SQLite format 3\x00\x10\x00\x01\x01" +
+			strings.Repeat("x", 20)), size: 5000, stored: pos(3, 700), refused: true},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -236,7 +294,10 @@ func TestPlanJournal(t *testing.T) {
 			if (got.warning != "") != tc.warns {
 				t.Errorf("warning %q, want one: %v", got.warning, tc.warns)
 			}
-			got.warning = ""
+			if (got.stored != nil) != (tc.stored != nil) {
+				t.Errorf("stored position %v, want %v", got.stored, tc.stored)
+			}
+			got.warning, got.stored = "", nil
 			if got != tc.want {
 				t.Errorf("plan = %+v, want %+v", got, tc.want)
 			}
@@ -272,7 +333,7 @@ func TestRecoverAfterCrash(t *testing.T) {
 	}
 	end := r.journal.end.Load()
 	crash(t, r)
-	whole := frame(KindCallIntent, "s", "torn", `{"i":-1}`, clk.Now())
+	whole := sealAt(t, path, end, frame(KindCallIntent, "s", "torn", `{"i":-1}`, clk.Now()))
 	writeJournal(t, path, end, whole[:len(whole)-4])
 
 	if n, err := Pending(path); err != nil || n != 180 {
@@ -330,10 +391,12 @@ func TestRecoverAfterRotationCutShort(t *testing.T) {
 		t.Fatalf("journal state %v, %v", ok, err)
 	}
 	at := time.Date(2026, 3, 1, 10, 0, 0, 0, time.UTC)
-	writeJournal(t, path, -1, append(frame(KindCallIntent, "s", "after", `{}`, at),
-		frame(KindCallCompletion, "s", "after", `{}`, at)...))
-	// As if the database still named the generation before.
-	mustExec(t, db, `UPDATE journal_state SET generation = ?, ingested = 4000`, int64(st.gen-1))
+	writeJournal(t, path, -1, sealAt(t, path, -1, append(frame(KindCallIntent, "s",
+		"after", `{}`, at), frame(KindCallCompletion, "s", "after", `{}`, at)...)))
+	// As if the database still named the generation before, whose
+	// rotation had stored this journal's id as the next.
+	mustExec(t, db, `UPDATE journal_state SET generation = ?, ingested = 4000,
+		next_id = journal_id, journal_id = NULL`, int64(st.gen-1))
 	res, err := Recover(path, Options{})
 	if err != nil || res.Ingested != 2 {
 		t.Fatalf("Recover = %+v, %v; want both records ingested", res, err)
@@ -352,8 +415,6 @@ func TestRecoverAfterRotationCutShort(t *testing.T) {
 func TestJournalRefusals(t *testing.T) {
 	at := time.Date(2026, 3, 1, 10, 0, 0, 0, time.UTC)
 	good := frame(KindCallIntent, "s", "x", `{}`, at)
-	bad := bytes.Clone(good)
-	bad[len(bad)-1] ^= 1
 	tests := []struct {
 		name   string
 		change func(t *testing.T, path string)
@@ -361,16 +422,20 @@ func TestJournalRefusals(t *testing.T) {
 		head   int64
 	}{
 		{"damaged before its end", func(t *testing.T, path string) {
-			writeJournal(t, path, -1, append(append(bytes.Clone(good), bad...), good...))
-		}, errCorrupt, 4},
+			three := sealAt(t, path, -1, bytes.Repeat(good, 3))
+			three[2*len(good)-1] ^= 1 // the middle frame's last byte
+			writeJournal(t, path, -1, three)
+		}, errCorrupt, 3},
 		{"a generation the database never took", func(t *testing.T, path string) {
-			hdr := journalHeader(99)
-			if err := os.WriteFile(JournalPath(path), append(hdr, good...), 0o600); err != nil {
+			hdr := journalHeader(99, journalID{9})
+			sealed := bytes.Clone(good)
+			sealFrames(sealed, 0, startHash(journalID{9}))
+			if err := os.WriteFile(JournalPath(path), append(hdr, sealed...), 0o600); err != nil {
 				t.Fatal(err)
 			}
 		}, errForeignJournal, 3},
 		{"records beside a database that never took any", func(t *testing.T, path string) {
-			writeJournal(t, path, -1, good)
+			writeJournal(t, path, -1, sealAt(t, path, -1, good))
 			mustExec(t, openRW(t, path), `DELETE FROM journal_state`)
 		}, errForeignJournal, 3},
 	}

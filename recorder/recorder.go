@@ -224,6 +224,10 @@ func open(path string, opts Options, journal *os.File) (_ *Recorder, err error) 
 		db.Close()
 		return nil, fmt.Errorf("recorder: create schema: %w", err)
 	}
+	if err := addJournalColumns(context.Background(), db); err != nil {
+		db.Close()
+		return nil, err
+	}
 	// Builds record_keys whole for a transcript written before it.
 	if err := catchUpKeys(context.Background(), db, 1<<63-1); err != nil {
 		db.Close()

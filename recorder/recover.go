@@ -13,7 +13,13 @@ import (
 // journalPlan is where ingestion of a journal starts.
 type journalPlan struct {
 	gen  uint64
+	id   journalID
 	from int64
+	// seq and hash are those of the frame before from.
+	seq  uint64
+	hash frameHash
+	// stored is the position the database holds, if any.
+	stored *journalPos
 	// fresh says that the file is empty or cut short in its header: it
 	// holds no record and is written anew, of generation gen.
 	fresh bool
@@ -31,12 +37,26 @@ var errForeignJournal = errors.New("recorder: the journal does not belong with t
 // planJournal decides where the records of a journal of size bytes, with
 // header hdr, stop being in the database, given the position stored
 // there (has says whether there is one). The rule: a journal of the
-// stored generation is in the database up to the stored offset; one of
-// the generation after it (a rotation the database did not hear of) not
-// at all; anything else is refused.
+// stored generation and id is in the database up to the stored offset;
+// one of the generation after it, with the id stored for it (a rotation
+// the database did not hear the end of) not at all; anything else is
+// refused.
 func planJournal(hdr []byte, size int64, st journalPos, has bool) (journalPlan, error) {
+	var stored *journalPos
+	if has {
+		stored = &st
+	}
+	if len(hdr) >= 8 && string(hdr[:8]) == journalMagicV1 {
+		if size > journalV1Header {
+			return journalPlan{}, fmt.Errorf("%w: it is a journal of an earlier version "+
+				"that holds records; open the database with that version first to move "+
+				"them in", errForeignJournal)
+		}
+		// Empty: started anew in this version's format.
+		return journalPlan{gen: st.gen + 1, fresh: true, stored: stored}, nil
+	}
 	if size < journalHeaderLen {
-		p := journalPlan{gen: 1, fresh: true}
+		p := journalPlan{gen: 1, fresh: true, stored: stored}
 		if has {
 			// Nothing the recorder does leaves the journal missing or
 			// empty once the database has a position: it is replaced
@@ -49,23 +69,36 @@ func planJournal(hdr []byte, size int64, st journalPos, has bool) (journalPlan, 
 		}
 		return p, nil
 	}
-	gen, err := parseJournalHeader(hdr)
+	gen, id, err := parseJournalHeader(hdr)
 	if err != nil {
 		return journalPlan{}, fmt.Errorf("%w: %w", errForeignJournal, err)
 	}
-	p := journalPlan{gen: gen, from: journalHeaderLen}
+	p := journalPlan{gen: gen, id: id, from: journalHeaderLen, hash: startHash(id),
+		stored: stored}
 	switch {
 	case !has && size > journalHeaderLen:
 		return journalPlan{}, fmt.Errorf("%w: it holds records, but the database has "+
 			"never taken any from a journal (a journal left from another database?)",
 			errForeignJournal)
-	case !has || gen == st.gen+1:
+	case !has:
+	case gen == st.gen+1:
+		if id != st.next {
+			return journalPlan{}, fmt.Errorf("%w: it is generation %d, but not the "+
+				"journal the database made to follow generation %d (its id differs: "+
+				"a journal of another database, or a header edited?)",
+				errForeignJournal, gen, st.gen)
+		}
 	case gen == st.gen:
+		if id != st.id {
+			return journalPlan{}, fmt.Errorf("%w: it is generation %d, but not the "+
+				"journal of that generation the database took records from (its id "+
+				"differs: a journal of another database?)", errForeignJournal, gen)
+		}
 		if st.ingested < journalHeaderLen {
 			return journalPlan{}, fmt.Errorf("%w: the database's position %d is inside "+
 				"the header", errForeignJournal, st.ingested)
 		}
-		p.from = st.ingested
+		p.from, p.seq, p.hash = st.ingested, st.seq, st.hash
 	default:
 		return journalPlan{}, fmt.Errorf("%w: it is generation %d and the database has "+
 			"taken records up to generation %d", errForeignJournal, gen, st.gen)
@@ -86,8 +119,8 @@ func readPlan(ctx context.Context, f *os.File, q querier) (journalPlan, int64, e
 	if err != nil {
 		return journalPlan{}, 0, err
 	}
-	hdr := make([]byte, journalHeaderLen)
-	if size >= journalHeaderLen {
+	hdr := make([]byte, min(size, journalHeaderLen))
+	if len(hdr) > 0 {
 		if _, err := f.ReadAt(hdr, 0); err != nil {
 			return journalPlan{}, 0, fmt.Errorf("recorder: read the journal: %w", err)
 		}
@@ -144,18 +177,27 @@ func (g *ingester) recover(ctx context.Context) error {
 	if p.warning != "" {
 		g.r.logger.Error("recorder journal: "+p.warning, "journal", j.path)
 	}
-	j.gen = p.gen
+	j.gen, j.id = p.gen, p.id
+	j.ingSeq, j.ingHash = p.seq, p.hash
 	j.end.Store(size)
 	j.ingested.Store(p.from)
+	// Check the whole journal before moving any of it in: a damaged or
+	// tampered frame refuses the journal, and nothing of it is chained.
+	if !p.fresh {
+		if _, err := scanPending(j.f, p, size); err != nil {
+			return err
+		}
+	}
 	moved := 0
 	for !p.fresh {
 		from := j.ingested.Load()
-		batch, next, rerr := g.read(from, size, g.batchLimit())
+		batch, next, seq, hash, rerr := g.read(from, size, g.batchLimit())
 		if len(batch) > 0 {
-			if err := g.commit(ctx, batch, j.gen, next); err != nil {
+			if err := g.commit(ctx, batch, j.pos(next, seq, hash)); err != nil {
 				return err
 			}
 			j.ingested.Store(next)
+			j.ingSeq, j.ingHash = seq, hash
 			moved += len(batch)
 		}
 		var fe *frameError
@@ -182,13 +224,24 @@ func (g *ingester) recover(ctx context.Context) error {
 	case p.fresh:
 		// A new journal (or one whose creation a crash cut short): no
 		// other process opens it while its lock is held, so the header
-		// is written in place.
-		err := j.f.Truncate(0)
+		// is written in place, once the database knows its id.
+		id, err := newJournalID()
+		if err != nil {
+			return err
+		}
+		if p.stored != nil {
+			st := *p.stored
+			st.next = id
+			if err := g.w.syncPosition(ctx, st); err != nil {
+				return err
+			}
+		}
+		err = j.f.Truncate(0)
 		if err == nil {
 			err = chownLike(j.f, j.dbPath)
 		}
 		if err == nil {
-			_, err = j.f.WriteAt(journalHeader(j.gen), 0)
+			_, err = j.f.WriteAt(journalHeader(j.gen, id), 0)
 		}
 		if err == nil && j.full {
 			err = j.f.Sync()
@@ -199,26 +252,35 @@ func (g *ingester) recover(ctx context.Context) error {
 		j.size = journalHeaderLen
 		j.end.Store(journalHeaderLen)
 		j.ingested.Store(journalHeaderLen)
-		return setJournalState(ctx, g.r.db, j.gen, journalHeaderLen)
+		j.restart(id)
+		return setJournalState(ctx, g.r.db, j.pos(journalHeaderLen, 0, j.hash))
 	case size == journalHeaderLen:
 		j.size = size
-		return setJournalState(ctx, g.r.db, j.gen, journalHeaderLen)
+		j.restart(j.id)
+		return setJournalState(ctx, g.r.db, j.pos(journalHeaderLen, 0, j.hash))
 	}
 	// Start from an empty journal: a torn tail must not stay in front of
-	// the next frames.
-	if err := g.w.syncPosition(ctx, j.gen, j.ingested.Load()); err != nil {
+	// the next frames. The database learns the new one's id first.
+	next, err := newJournalID()
+	if err != nil {
 		return err
 	}
-	j.gen++
-	nf, err := replaceJournal(j.path, j.dbPath, j.gen)
+	pos := j.pos(j.ingested.Load(), j.ingSeq, j.ingHash)
+	pos.next = next
+	if err := g.w.syncPosition(ctx, pos); err != nil {
+		return err
+	}
+	nf, err := replaceJournal(j.path, j.dbPath, j.gen+1, next)
 	if err != nil {
 		return err
 	}
 	j.f.Close()
+	j.gen++
 	j.f, j.size = nf, journalHeaderLen
 	j.end.Store(journalHeaderLen)
 	j.ingested.Store(journalHeaderLen)
-	return setJournalState(ctx, g.r.db, j.gen, journalHeaderLen)
+	j.restart(next)
+	return setJournalState(ctx, g.r.db, j.pos(journalHeaderLen, 0, j.hash))
 }
 
 // RecoverResult says what Recover found and did.
@@ -369,18 +431,26 @@ func countPending(f *os.File, path string) (n int, lost []string, err error) {
 	if p.fresh {
 		return 0, lost, nil
 	}
-	s := newFrameScanner(f, nil, p.from, size)
+	n, err = scanPending(f, p, size)
+	return n, lost, err
+}
+
+// scanPending counts the records of the journal f that plan p has to
+// ingest, up to size and a torn tail, and checks their frames.
+func scanPending(f *os.File, p journalPlan, size int64) (int, error) {
+	s := newFrameScanner(f, nil, p.from, size, p.seq, p.hash)
+	n := 0
 	for {
 		_, err := s.next()
 		var fe *frameError
 		switch {
 		case err == io.EOF || (errors.As(err, &fe) && fe.tail):
-			return n, lost, nil
+			return n, nil
 		case errors.As(err, &fe):
-			return n, lost, fmt.Errorf("%w: %w; the records after it are not in the "+
+			return n, fmt.Errorf("%w: %w; it and the records after it are not in the "+
 				"database (%s)", errCorrupt, err, f.Name())
 		case err != nil:
-			return n, lost, err
+			return n, err
 		}
 		n++
 	}

@@ -168,7 +168,7 @@ func (w *liteWriter) relax(ctx context.Context) error {
 // the disk, which makes every transaction before it durable too (the WAL
 // is written in order): for a relaxed writer, before the journal its
 // records came from is replaced.
-func (w *liteWriter) syncPosition(ctx context.Context, gen uint64, ingested int64) error {
+func (w *liteWriter) syncPosition(ctx context.Context, pos journalPos) error {
 	if w.conn == nil {
 		if err := w.connect(ctx); err != nil {
 			return err
@@ -178,7 +178,7 @@ func (w *liteWriter) syncPosition(ctx context.Context, gen uint64, ingested int6
 		if _, err := w.conn.ExecContext(ctx, `PRAGMA synchronous = FULL`); err != nil {
 			return err
 		}
-		if err := setJournalState(ctx, w.conn, gen, ingested); err != nil {
+		if err := setJournalState(ctx, w.conn, pos); err != nil {
 			return err
 		}
 		if w.relaxed {

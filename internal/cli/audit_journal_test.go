@@ -2,6 +2,7 @@ package cli
 
 import (
 	"context"
+	"crypto/sha256"
 	"encoding/binary"
 	"hash/crc32"
 	"os"
@@ -14,20 +15,51 @@ import (
 	"github.com/mcp-guard/mcp-guard/recorder"
 )
 
-// journalFrame is a record's frame in the journal, written from the
-// format docs/audit.md gives.
-func journalFrame(kind, session, call, body string, at time.Time) []byte {
-	p := binary.LittleEndian.AppendUint64(nil, uint64(at.UnixNano()))
-	for _, s := range []string{kind, session, call} {
-		p = binary.AppendUvarint(p, uint64(len(s)))
-		p = append(p, s...)
-	}
-	p = append(p, body...)
-	f := binary.LittleEndian.AppendUint32(nil, uint32(len(p)))
+// journalFrames returns the frames of records, written from the format
+// docs/audit.md gives, to follow the frame of seq and hash prev; it
+// returns the last frame's seq and hash too.
+func journalFrames(recs [][4]string, at time.Time, seq uint64,
+	prev [32]byte) ([]byte, uint64, [32]byte) {
 	table := crc32.MakeTable(crc32.Castagnoli)
-	crc := crc32.Update(crc32.Update(0, table, f), table, p)
-	f = binary.LittleEndian.AppendUint32(f, crc)
-	return append(f, p...)
+	var out []byte
+	for _, r := range recs {
+		p := binary.LittleEndian.AppendUint64(nil, uint64(at.UnixNano()))
+		for _, s := range r[:3] {
+			p = binary.AppendUvarint(p, uint64(len(s)))
+			p = append(p, s...)
+		}
+		p = append(p, r[3]...)
+		seq++
+		h := sha256.New()
+		h.Write(prev[:])
+		h.Write(binary.LittleEndian.AppendUint64(nil, seq))
+		h.Write(p)
+		h.Sum(prev[:0])
+		rest := append(binary.LittleEndian.AppendUint64(nil, seq), prev[:]...)
+		n := binary.LittleEndian.AppendUint32(nil, uint32(len(p)))
+		crc := crc32.Update(crc32.Update(crc32.Update(0, table, n), table, rest), table, p)
+		out = append(out, n...)
+		out = binary.LittleEndian.AppendUint32(out, crc)
+		out = append(append(out, rest...), p...)
+	}
+	return out, seq, prev
+}
+
+// emptyJournalStart returns the hash before the first frame of the empty
+// journal at path, from its id.
+func emptyJournalStart(t *testing.T, path string) [32]byte {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	must(t, err)
+	if len(b) != 36 || string(b[:8]) != "mcpgjnl2" {
+		t.Fatalf("the journal is not an empty one: %d bytes", len(b))
+	}
+	h := sha256.New()
+	h.Write([]byte("mcp-guard journal start\x00"))
+	h.Write(b[16:32])
+	var out [32]byte
+	h.Sum(out[:0])
+	return out
 }
 
 // TestAuditReadsTheJournal leaves a call's records in the journal, as a
@@ -55,12 +87,15 @@ func TestAuditReadsTheJournal(t *testing.T) {
 			must(t, r.Close())
 
 			at := time.Now().UTC()
-			f, err := os.OpenFile(recorder.JournalPath(path), os.O_WRONLY|os.O_APPEND, 0)
+			jpath := recorder.JournalPath(path)
+			frames, _, _ := journalFrames([][4]string{
+				{recorder.KindCallIntent, "sess-j", "call-j", `{"tool":"read_file",` +
+					`"target":"docs","arguments":{"path":"only-in-the-journal.md"}}`},
+				{recorder.KindCallCompletion, "sess-j", "call-j", `{"outcome":"ok"}`},
+			}, at, 0, emptyJournalStart(t, jpath))
+			f, err := os.OpenFile(jpath, os.O_WRONLY|os.O_APPEND, 0)
 			must(t, err)
-			_, err = f.Write(append(journalFrame(recorder.KindCallIntent, "sess-j", "call-j",
-				`{"tool":"read_file","target":"docs","arguments":{"path":"only-in-the-journal.md"}}`, at),
-				journalFrame(recorder.KindCallCompletion, "sess-j", "call-j",
-					`{"outcome":"ok"}`, at)...))
+			_, err = f.Write(frames)
 			must(t, err)
 			must(t, f.Close())
 			if n, err := recorder.Pending(path); err != nil || n != 2 {
