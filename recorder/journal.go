@@ -291,7 +291,8 @@ func (s *frameScanner) next() (Record, error) {
 	if s.hdr == [frameHeaderLen]byte{} {
 		// Where the frames end, the zeros the file grew with begin. Data
 		// after zeros is what a crash left of writes the disk took out
-		// of order: the last ones, never all acknowledged.
+		// of order: the last ones, which did not all finish, so whoever
+		// appended them was not answered that they were recorded.
 		if s.zeroFrom(s.off + frameHeaderLen) {
 			return Record{}, io.EOF
 		}

@@ -203,9 +203,9 @@ func (g *ingester) recover(ctx context.Context) error {
 		var fe *frameError
 		switch {
 		case errors.As(rerr, &fe) && fe.tail:
-			g.r.logger.Warn("recorder journal ends in a write cut short, which was never "+
-				"acknowledged; dropping it", "journal", j.path, "offset", fe.off,
-				"reason", fe.reason)
+			g.r.logger.Warn("recorder journal ends in a write cut short by a crash (a "+
+				"record whose write did not finish was never answered as recorded); "+
+				"dropping it", "journal", j.path, "offset", fe.off, "reason", fe.reason)
 		case errors.As(rerr, &fe):
 			return fmt.Errorf("%w: %w; the records after it are not in the database "+
 				"(%s)", errCorrupt, rerr, j.path)
