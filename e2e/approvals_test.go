@@ -527,10 +527,36 @@ func (w *approvalWorld) approvalRecords(t *testing.T, id, last string) []map[str
 }
 
 // callRecords returns the intent and completion bodies of the calls whose
-// completion names request id.
-func (w *approvalWorld) callRecords(t *testing.T, id string) (intents, completions []map[string]any) {
+// completion names request id, once want completions are in or a short
+// deadline passed: the guard moves a record into the database a few
+// milliseconds after it answered the call.
+func (w *approvalWorld) callRecords(t *testing.T, id string, want int) (intents,
+	completions []map[string]any) {
 	t.Helper()
-	rows, err := w.transcriptDB(t).Query(`SELECT i.body, c.body FROM records c
+	db := w.transcriptDB(t)
+	pollRecords(func() bool {
+		intents, completions = queryCallRecords(t, db, id)
+		return len(completions) >= want
+	})
+	return intents, completions
+}
+
+// pollRecords calls done until it reports that the records it looks for
+// are in the transcript, or a deadline passes; the caller's assertions
+// then decide. The deadline only turns a hang into a failure.
+func pollRecords(done func() bool) {
+	deadline := time.Now().Add(5 * time.Second)
+	for !done() && time.Now().Before(deadline) {
+		time.Sleep(2 * time.Millisecond)
+	}
+}
+
+// queryCallRecords returns the intent and completion bodies of the calls
+// whose completion names request id.
+func queryCallRecords(t *testing.T, db *sql.DB, id string) (intents,
+	completions []map[string]any) {
+	t.Helper()
+	rows, err := db.Query(`SELECT i.body, c.body FROM records c
 		JOIN records i ON i.call_id = c.call_id AND i.kind = 'call_intent'
 		WHERE c.kind = 'call_completion' AND json_extract(c.body, '$.request_id') = ?
 		ORDER BY c.seq`, id)
@@ -635,7 +661,7 @@ func TestApprovalsSlack(t *testing.T) {
 				t.Errorf("approval record without requester or call: %v", r)
 			}
 		}
-		intents, completions := w.callRecords(t, id)
+		intents, completions := w.callRecords(t, id, 1)
 		if len(completions) != 1 || completions[0]["outcome"] != "ok" {
 			t.Fatalf("completions for %s: %v", id, completions)
 		}
@@ -930,7 +956,7 @@ func TestApprovalsPending(t *testing.T) {
 	if got := w.orderStatus(t, 3); got != "refunded" {
 		t.Fatalf("order 3 is %q after the approved update", got)
 	}
-	if _, cs := w.callRecords(t, id); len(cs) != 2 || cs[1]["outcome"] != "ok" {
+	if _, cs := w.callRecords(t, id, 2); len(cs) != 2 || cs[1]["outcome"] != "ok" {
 		t.Errorf("completions under %s: %v", id, cs)
 	}
 

@@ -324,7 +324,12 @@ func TestPolicyErrorDenies(t *testing.T) {
 	must(t, err)
 	defer db.Close()
 	var policyErr string
-	must(t, db.QueryRow(`SELECT json_extract(body, '$.policy_error') FROM records WHERE kind = 'call_intent'`).Scan(&policyErr))
+	pollRecords(func() bool {
+		err = db.QueryRow(`SELECT json_extract(body, '$.policy_error') FROM records
+			WHERE kind = 'call_intent'`).Scan(&policyErr)
+		return err == nil
+	})
+	must(t, err)
 	if !strings.Contains(policyErr, "to_number") {
 		t.Errorf("the policy error was not recorded: %q", policyErr)
 	}
