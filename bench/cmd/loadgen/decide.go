@@ -25,55 +25,68 @@ type DecisionRow struct {
 // then value-unit pairs.
 var benchLine = regexp.MustCompile(`^Benchmark(\S+?)(?:-\d+)?\s+\d+\s+(.*)$`)
 
-// parseDecisions reads `go test -bench` output and returns one row per
-// benchmark, in the order first seen.
-func parseDecisions(r io.Reader) ([]DecisionRow, error) {
-	type metrics struct{ mean, p50, p99, bytes, allocs []float64 }
-	var order []string
-	seen := map[string]*metrics{}
+// benchMetrics holds, per benchmark in the order first seen, every value
+// `go test -bench` reported for it, by unit, one per run.
+type benchMetrics struct {
+	order  []string
+	values map[string]map[string][]float64
+}
+
+// get returns the values of name's metric unit, one per run.
+func (m benchMetrics) get(name, unit string) []float64 { return m.values[name][unit] }
+
+// readBench reads `go test -bench` output: every result line's value-unit
+// pairs, collected per benchmark.
+func readBench(r io.Reader) (benchMetrics, error) {
+	m := benchMetrics{values: map[string]map[string][]float64{}}
 	sc := bufio.NewScanner(r)
 	for sc.Scan() {
-		m := benchLine.FindStringSubmatch(strings.TrimSpace(sc.Text()))
-		if m == nil {
+		line := benchLine.FindStringSubmatch(strings.TrimSpace(sc.Text()))
+		if line == nil {
 			continue
 		}
-		name := m[1]
-		ms := seen[name]
-		if ms == nil {
-			ms = &metrics{}
-			seen[name] = ms
-			order = append(order, name)
+		name := line[1]
+		units := m.values[name]
+		if units == nil {
+			units = map[string][]float64{}
+			m.values[name] = units
+			m.order = append(m.order, name)
 		}
-		f := strings.Fields(m[2])
+		f := strings.Fields(line[2])
 		for i := 0; i+1 < len(f); i += 2 {
 			v, err := strconv.ParseFloat(f[i], 64)
 			if err != nil {
-				return nil, fmt.Errorf("benchmark %s: bad value %q", name, f[i])
+				return benchMetrics{}, fmt.Errorf("benchmark %s: bad value %q", name, f[i])
 			}
-			switch f[i+1] {
-			case "ns/op":
-				ms.mean = append(ms.mean, v/1e3)
-			case "p50-ns":
-				ms.p50 = append(ms.p50, v/1e3)
-			case "p99-ns":
-				ms.p99 = append(ms.p99, v/1e3)
-			case "B/op":
-				ms.bytes = append(ms.bytes, v)
-			case "allocs/op":
-				ms.allocs = append(ms.allocs, v)
-			}
+			units[f[i+1]] = append(units[f[i+1]], v)
 		}
 	}
 	if err := sc.Err(); err != nil {
-		return nil, fmt.Errorf("read benchmark output: %w", err)
+		return benchMetrics{}, fmt.Errorf("read benchmark output: %w", err)
 	}
-	rows := make([]DecisionRow, 0, len(order))
-	for _, name := range order {
-		ms := seen[name]
+	return m, nil
+}
+
+// parseDecisions reads `go test -bench` output and returns one row per
+// benchmark, in the order first seen.
+func parseDecisions(r io.Reader) ([]DecisionRow, error) {
+	m, err := readBench(r)
+	if err != nil {
+		return nil, err
+	}
+	rows := make([]DecisionRow, 0, len(m.order))
+	for _, name := range m.order {
+		us := func(unit string) []float64 {
+			var out []float64
+			for _, v := range m.get(name, unit) {
+				out = append(out, v/1e3)
+			}
+			return out
+		}
 		rows = append(rows, DecisionRow{
-			Name: name, Runs: len(ms.mean), MeanUS: median(ms.mean),
-			P50US: median(ms.p50), P99US: median(ms.p99),
-			BytesOp: median(ms.bytes), AllocsOp: median(ms.allocs),
+			Name: name, Runs: len(m.get(name, "ns/op")), MeanUS: median(us("ns/op")),
+			P50US: median(us("p50-ns")), P99US: median(us("p99-ns")),
+			BytesOp: median(m.get(name, "B/op")), AllocsOp: median(m.get(name, "allocs/op")),
 		})
 	}
 	return rows, nil

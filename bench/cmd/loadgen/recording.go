@@ -1,10 +1,8 @@
 package main
 
 import (
-	"bufio"
 	"fmt"
 	"io"
-	"strconv"
 	"strings"
 )
 
@@ -23,50 +21,20 @@ type RecordingRow struct {
 // parseRecording reads `go test -bench RecordingCost` output and returns
 // one row per benchmark, in the order first seen.
 func parseRecording(r io.Reader) ([]RecordingRow, error) {
-	type metrics struct{ plain, recorded, share []float64 }
-	var order []string
-	seen := map[string]*metrics{}
-	sc := bufio.NewScanner(r)
-	for sc.Scan() {
-		m := benchLine.FindStringSubmatch(strings.TrimSpace(sc.Text()))
-		if m == nil {
-			continue
-		}
-		name := m[1]
-		ms := seen[name]
-		if ms == nil {
-			ms = &metrics{}
-			seen[name] = ms
-			order = append(order, name)
-		}
-		f := strings.Fields(m[2])
-		for i := 0; i+1 < len(f); i += 2 {
-			v, err := strconv.ParseFloat(f[i], 64)
-			if err != nil {
-				return nil, fmt.Errorf("benchmark %s: bad value %q", name, f[i])
-			}
-			switch f[i+1] {
-			case "unrecorded-median-µs":
-				ms.plain = append(ms.plain, v)
-			case "recorded-median-µs":
-				ms.recorded = append(ms.recorded, v)
-			case "recording-%":
-				ms.share = append(ms.share, v)
-			}
-		}
+	m, err := readBench(r)
+	if err != nil {
+		return nil, err
 	}
-	if err := sc.Err(); err != nil {
-		return nil, fmt.Errorf("read benchmark output: %w", err)
-	}
-	rows := make([]RecordingRow, 0, len(order))
-	for _, name := range order {
-		ms := seen[name]
-		if len(ms.share) == 0 {
+	rows := make([]RecordingRow, 0, len(m.order))
+	for _, name := range m.order {
+		share := m.get(name, "recording-%")
+		if len(share) == 0 {
 			return nil, fmt.Errorf("benchmark %s reports no recording-%%", name)
 		}
 		rows = append(rows, RecordingRow{
-			Name: name, Runs: len(ms.share), UnrecordedUS: median(ms.plain),
-			RecordedUS: median(ms.recorded), SharePct: median(ms.share),
+			Name: name, Runs: len(share), SharePct: median(share),
+			UnrecordedUS: median(m.get(name, "unrecorded-median-µs")),
+			RecordedUS:   median(m.get(name, "recorded-median-µs")),
 		})
 	}
 	return rows, nil
