@@ -79,7 +79,7 @@ shell_deny contains sprintf("privilege escalation (%s) is not allowed", [c.base]
 watched[i] := names if {
 	some i, c in commands
 	names := {c.name, c.base, resolved_name(c)} & watched_names
-	count(names) > 0
+	names != set()
 }
 
 # watched_names is nested_shells | privileged | interpreters written out:
@@ -476,7 +476,10 @@ git_program_options := [
 	"--receive-pack", "--config-env", "--exec",
 ]
 
+# A call without such programs stops at option_checked, before the four
+# rules above are each tried on it.
 shell_deny contains sprintf("%s runs a program named on the command line", [what]) if {
+	option_checked[_]
 	some what in program_options
 }
 
