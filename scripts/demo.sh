@@ -10,8 +10,9 @@ cd "$(dirname "$0")/.."
 addr=${MCP_GUARD_DEMO_ADDR:-127.0.0.1:8080}
 pgport=${MCP_GUARD_DEMO_PGPORT:-55432}
 # The cluster lives outside the repository, so that neither the files
-# target nor the shell target can reach its password file.
-pgdir=${TMPDIR:-/tmp}/mcp-guard-demo-pg
+# target nor the shell target can reach its password file. The port is in
+# its name, so that two demos on two ports keep apart.
+pgdir=${TMPDIR:-/tmp}/mcp-guard-demo-pg-$pgport
 
 mkdir -p var/demo
 chmod 700 var/demo
@@ -59,15 +60,26 @@ Connect an MCP client:
       --method tools/call --tool-name query_database --tool-arg target=appdb \\
       --tool-arg 'sql=SELECT id, company, email FROM customers ORDER BY id LIMIT 5'
 
-Try a write (it waits up to 30 s for approval, then answers approval_pending
-with a request id), approve it from another terminal, and call again:
-  bin/mcp-guard approvals list --config examples/demo.yaml --state pending
-  bin/mcp-guard approvals approve REQUEST_ID --as carol@example.com --config examples/demo.yaml
-Read .env in the workspace (denied), and look at the transcript:
-  bin/mcp-guard audit sessions --config examples/demo.yaml
-  bin/mcp-guard audit verify --config examples/demo.yaml
+Try a write: it waits up to 30 s for approval (approved in time, it runs;
+otherwise it answers approval_pending with a request id, and you call again
+once it is approved):
+    npx @modelcontextprotocol/inspector@1.0.3 --cli http://$addr/mcp --transport http \\
+      --method tools/call --tool-name query_database --tool-arg target=appdb \\
+      --tool-arg "sql=UPDATE customers SET company = 'Northwind Traders Ltd' WHERE id = 1"
+  and approve it from another terminal (the request shows a few seconds after
+  the call starts, once npx is up):
+    bin/mcp-guard approvals list --config examples/demo.yaml --state pending
+    bin/mcp-guard approvals approve REQUEST_ID --as carol@example.com --config examples/demo.yaml
+Read .env in the workspace (denied):
+    npx @modelcontextprotocol/inspector@1.0.3 --cli http://$addr/mcp --transport http \\
+      --method tools/call --tool-name read_file --tool-arg target=workspace --tool-arg path=.env
+Look at the transcript (audit show takes a session id from audit sessions):
+    bin/mcp-guard audit sessions --config examples/demo.yaml
+    bin/mcp-guard audit show SESSION_ID --config examples/demo.yaml
+    bin/mcp-guard audit verify --config examples/demo.yaml
 
-Stop with Ctrl-C (or kill -TERM this script); the database is removed.
+Stop with Ctrl-C (or kill -TERM this script): PostgreSQL is removed; the
+transcript (var/demo/mcp-guard.db and its journal) and keys stay.
 
 Press Ctrl-C to stop.
 

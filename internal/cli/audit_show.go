@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"strings"
@@ -24,7 +25,13 @@ func newAuditShow() *cobra.Command {
 			"tool, target and arguments, the policy decision and its reasons, the approval " +
 			"events, the outcome and the result (cut at --max-result bytes for display). " +
 			"SESSION may be a unique prefix of the session id (see audit sessions).",
-		Args: cobra.ExactArgs(1),
+		Args: func(_ *cobra.Command, args []string) error {
+			if len(args) != 1 {
+				return errors.New("audit show takes one session id; " +
+					"mcp-guard audit sessions lists them")
+			}
+			return nil
+		},
 		RunE: func(cmd *cobra.Command, args []string) error {
 			db, _, err := src.openRO()
 			if err != nil {

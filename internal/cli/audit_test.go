@@ -681,3 +681,12 @@ func TestAuditExportScript(t *testing.T) {
 		}
 	}
 }
+
+// TestAuditShowNeedsASession checks that audit show without a session id
+// says where to find one.
+func TestAuditShowNeedsASession(t *testing.T) {
+	code, out := run(t, "audit", "show", "--db", filepath.Join(t.TempDir(), "none.db"))
+	if code == 0 || !strings.Contains(out, "audit sessions lists them") {
+		t.Fatalf("exit %d, output %q", code, out)
+	}
+}
