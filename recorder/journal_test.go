@@ -22,12 +22,7 @@ import (
 func crash(t testing.TB, r *Recorder) {
 	t.Helper()
 	r.closeOnce.Do(func() {
-		r.mu.Lock()
-		r.closed = true
-		for r.leading {
-			r.idle.Wait()
-		}
-		r.mu.Unlock()
+		r.stopAppends()
 		if r.ing != nil {
 			r.ing.halt()
 			r.journal.close()

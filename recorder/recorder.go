@@ -612,12 +612,7 @@ func FormatTime(t time.Time) string { return t.UTC().Format(time.RFC3339Nano) }
 // for the next Open, and Close says so.
 func (r *Recorder) Close() error {
 	r.closeOnce.Do(func() {
-		r.mu.Lock()
-		r.closed = true
-		for r.leading {
-			r.idle.Wait()
-		}
-		r.mu.Unlock()
+		r.stopAppends()
 		var errs []error
 		if r.ing != nil {
 			if err := r.ing.drain(); err != nil {
@@ -639,4 +634,15 @@ func (r *Recorder) Close() error {
 		r.closeErr = errors.Join(errs...)
 	})
 	return r.closeErr
+}
+
+// stopAppends makes Append return ErrClosed from now on and waits for the
+// commit under way, if any, to end.
+func (r *Recorder) stopAppends() {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.closed = true
+	for r.leading {
+		r.idle.Wait()
+	}
 }
