@@ -674,12 +674,13 @@ unsafe_flag(c) if {
 }
 
 # git options that write a file (--output), run the programs git's
-# configuration names for diffs and filters, or read pathspecs from a file
-# or the input (--pathspec-from-file), where the guard cannot see them.
+# configuration names for diffs and filters, or read pathspecs or
+# revisions from a file or the input (--pathspec-from-file, --stdin),
+# where the guard cannot see them.
 unsafe_flag(c) if {
 	c.base == "git"
 	some a in c.args
-	long_opt(a, ["--output", "--ext-diff", "--textconv", "--filters", "--pathspec-from-file"])
+	long_opt(a, ["--output", "--ext-diff", "--textconv", "--filters", "--pathspec-from-file", "--stdin"])
 }
 
 # cat-file is left out: it prints any object by its id, a secret file's

@@ -319,7 +319,7 @@ test_file_lists_read_from_input_need_approval if {
 		["jq", ["-n", "include \"lib\"; f"]], ["jq", ["-L", "/tmp", "-n", "1"]],
 		["jq", ["-nL/tmp", "1"]], ["jq", ["--library-path", "/tmp", "."]],
 		["jq", ["-f", "prog.jq", "data.json"]], ["jq", ["--from-file", "prog.jq"]],
-		["git", ["diff", "--pathspec-from-file=-"]],
+		["git", ["diff", "--pathspec-from-file=-"]], ["git", ["log", "-p", "--stdin"]],
 	] {
 		d := mcpguard.decision with input as sh_input([sh_cmd(args[0], args[1])], {})
 		d.outcome == "approval"
@@ -328,7 +328,7 @@ test_file_lists_read_from_input_need_approval if {
 		["sort", ["-u", "notes.txt"]], ["wc", ["-l", "notes.txt"]], ["du", ["-sh", "."]],
 		["find", [".", "-name", "*.go"]], ["file", ["-b", "notes.txt"]],
 		["jq", ["-r", ".items[] | .important", "data.json"]],
-		["jq", [".imports | length", "data.json"]],
+		["jq", [".imports | length", "data.json"]], ["git", ["log", "--stat"]],
 	] {
 		d := mcpguard.decision with input as sh_input([sh_cmd(args[0], args[1])], {})
 		d.outcome == "allow"
