@@ -395,7 +395,9 @@ func (e *Engine) prepareInput(input any) (ast.Value, error) {
 		}
 		return v, err
 	}
-	generic, err := plain(input)
+	// The schema uses a keyword the walk does not know: the general
+	// validator checks the input's JSON form instead, at a higher cost.
+	generic, err := roundTrip(input)
 	if err != nil {
 		return nil, err
 	}

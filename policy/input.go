@@ -16,7 +16,7 @@ import (
 )
 
 // The policy input goes from the guard's Go values to OPA's values in one
-// walk that also checks it against the input schema. Converting to plain
+// walk that also checks it against the input schema. Converting to generic
 // maps, validating those with a general JSON Schema library, and then
 // converting them again to OPA's values cost more per call than a small
 // policy's evaluation. The walk understands the part of JSON Schema the
@@ -273,7 +273,7 @@ func (s *inputSchema) missing(has func(string) bool) error {
 
 // inputValue converts v to OPA's value, checking it against s on the
 // way. The value is the one encoding v to JSON and decoding that would
-// give (see plain), built directly.
+// give (see roundTrip), built directly.
 func inputValue(v any, s *inputSchema) (ast.Value, error) {
 	val, err := toValue(v, s)
 	if err != nil {
@@ -496,8 +496,8 @@ func mapValue(m map[string]any, s *inputSchema) (ast.Value, error) {
 }
 
 // reflectValue converts what toValue has no case for: structs, pointers,
-// typed slices and maps, other numbers. Types plain leaves to
-// encoding/json go through a JSON round trip here too.
+// typed slices and maps, other numbers. Types that marshal themselves,
+// which encoding/json leaves to their own methods, go through a JSON round trip.
 func reflectValue(v reflect.Value, s *inputSchema) (ast.Value, error) {
 	if !v.IsValid() {
 		return nullValue(s)
@@ -596,7 +596,7 @@ func reflectMap(v reflect.Value, s *inputSchema) (ast.Value, error) {
 // structPlan is how a struct type converts under one schema.
 type structPlan struct {
 	fields []fieldPlan
-	// viaJSON is set for a type plain leaves to encoding/json.
+	// viaJSON is set for a type that marshals itself.
 	viaJSON bool
 }
 

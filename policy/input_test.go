@@ -40,7 +40,7 @@ func sameValue(t *testing.T, v any) {
 	}
 }
 
-// TestInputValueMatchesJSON runs the cases plain is held to through the
+// TestInputValueMatchesJSON runs the conversion cases (plainCases) through the
 // walk that builds OPA's value directly.
 func TestInputValueMatchesJSON(t *testing.T) {
 	for _, tc := range plainCases() {
@@ -148,7 +148,7 @@ func compileLibrary(t *testing.T, schema string) *jsonschema.Schema {
 func agree(t *testing.T, lib *jsonschema.Schema, walk func(any) (ast.Value, error),
 	v any, what string) {
 	t.Helper()
-	generic, err := policy.Plain(v)
+	generic, err := policy.RoundTrip(v)
 	if err != nil {
 		t.Fatal(err)
 	}
