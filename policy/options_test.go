@@ -9,7 +9,7 @@ import (
 
 // TestOptionCheckedProgramsAreComplete keeps the shell policy's prefilter
 // honest: every program that a rule about options names (c.base == "x" or
-// c.base in {...} in unsafe_flag and program_options) must be in
+// c.base in {...} in unsafe_flag, program_options and reads_unseen_names) must be in
 // option_checked_programs, or its rule would never be reached.
 func TestOptionCheckedProgramsAreComplete(t *testing.T) {
 	var src string
@@ -35,7 +35,7 @@ func TestOptionCheckedProgramsAreComplete(t *testing.T) {
 				t.Fatalf("option_checked_programs is %T, want a set literal", r.Head.Value.Value)
 			}
 			set.Foreach(func(x *ast.Term) { listed = append(listed, string(x.Value.(ast.String))) })
-		case "unsafe_flag", "program_options":
+		case "unsafe_flag", "program_options", "reads_unseen_names":
 			for _, name := range baseNames(r.Body) {
 				named[name] = true
 			}

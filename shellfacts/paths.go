@@ -214,6 +214,15 @@ func (a *analyzer) wordPaths(base string, x arg) []PathFact {
 	case a.looksLikePath(v):
 		words = append(words, v)
 	}
+	// Many programs read the file an @FILE word names: curl -d @FILE,
+	// --data=@FILE, the response files of binutils (strings @FILE) and
+	// compilers. The text after the first @ counts when it looks like a
+	// path.
+	if i := strings.IndexByte(v, '@'); i >= 0 && i+1 < len(v) {
+		if tail := v[i+1:]; tail != "/" && a.looksLikePath(tail) {
+			words = append(words, tail)
+		}
+	}
 	var out []PathFact
 	for _, w := range words {
 		if glob && !a.opts.Remote {

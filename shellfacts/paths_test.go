@@ -101,6 +101,12 @@ func TestPathFacts(t *testing.T) {
 		{"device", "diff x /dev/null", "diff", []PathFact{{Arg: "/dev/null",
 			Resolved: "/dev/null", Exists: true}}},
 		{"unknown directory", "cd - && cat notes", "cat", []PathFact{{Arg: "notes"}}},
+		{"@FILE", "strings @.env", "strings", []PathFact{{Arg: ".env",
+			Resolved: env, Inside: true, Exists: true, Links: 2}}},
+		{"@FILE as an option value", "curl --data=@../outside/secret.txt x", "curl", []PathFact{
+			{Arg: "@../outside/secret.txt", Resolved: filepath.Join(fx.work, "@../outside/secret.txt"), Inside: true},
+			{Arg: "../outside/secret.txt", Resolved: secret, Exists: true, Links: 1}}},
+		{"an address is no path", "cat ann@example.com", "cat", []PathFact{}},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

@@ -132,8 +132,9 @@ type Command struct {
 	Args []string `json:"args"`
 	// Paths lists the files and directories the arguments name: words
 	// that hold a slash, start with "." or "~", or name something in the
-	// working directory; values of --opt=PATH and -oPATH; and every match
-	// of a glob. The pattern operand of grep and rg is left out.
+	// working directory; values of --opt=PATH and -oPATH; the text after
+	// the first @ when it looks like a path (@FILE); and every match of a
+	// glob. The pattern operand of grep and rg is left out.
 	Paths []PathFact `json:"paths"`
 	// Env lists the variables set for this command only (VAR=x cmd,
 	// env VAR=x cmd, sudo VAR=x cmd).

@@ -431,6 +431,7 @@ maybe_value(args, k, shorts, longs) if value_opt(args[k - 1], shorts, longs)
 option_checked_programs := {
 	"sort", "rg", "git", "find", "base64", "xxd", "date", "hostname",
 	"uniq", "tree", "file", "ps", "env", "command", "wc", "du", "jq",
+	"md5sum", "sha1sum", "sha256sum", "sha512sum", "strings",
 }
 
 option_checked contains c if {
@@ -491,20 +492,23 @@ shell_deny contains sprintf("%s runs a program named on the command line", [what
 # from their input, with --files0-from; find reads its starting points so
 # with -files0-from. The names never appear on the command line, so the
 # guard cannot judge them: printf '.env\0' | sort --files0-from=- prints a
-# secret file. file -f and --files-from read names the same way.
-unsafe_flag(c) if {
+# secret file. file -f and --files-from, and the checksum programs' -c and
+# --check (which open every file a list names), read names the same way;
+# strings takes more arguments from the file an @FILE word names, and
+# prints them back in its errors.
+reads_unseen_names(c) if {
 	c.base in {"sort", "wc", "du"}
 	some a in c.args
 	long_opt(a, ["--files0-from"])
 }
 
-unsafe_flag(c) if {
+reads_unseen_names(c) if {
 	c.base == "find"
 	some a in c.args
 	a == "-files0-from"
 }
 
-unsafe_flag(c) if {
+reads_unseen_names(c) if {
 	c.base == "file"
 	some a in c.args
 	file_reads_names(a)
@@ -514,11 +518,28 @@ file_reads_names(a) if short_opt(a, "f")
 
 file_reads_names(a) if long_opt(a, ["--files-from"])
 
+reads_unseen_names(c) if {
+	c.base in {"md5sum", "sha1sum", "sha256sum", "sha512sum"}
+	some a in c.args
+	checksum_checks(a)
+}
+
+checksum_checks(a) if short_opt(a, "c")
+
+checksum_checks(a) if long_opt(a, ["--check"])
+
+reads_unseen_names(c) if {
+	c.base == "strings"
+	some a in c.args
+	startswith(a, "@")
+}
+
 # jq opens the modules and data files its program names (import "path" as
 # $m; include "path";), found on a library path that -L and
 # --library-path change: files that never appear as arguments. A program
-# read from a file (-f, --from-file) may hold such directives unseen.
-unsafe_flag(c) if {
+# read from a file (-f, --from-file) may hold such directives unseen. (A
+# string in the program that holds the word import is held too.)
+reads_unseen_names(c) if {
 	c.base == "jq"
 	some a in c.args
 	jq_reads_modules(a)
@@ -531,6 +552,11 @@ jq_reads_modules(a) if short_opt(a, "L")
 jq_reads_modules(a) if long_opt(a, ["--library-path", "--from-file"])
 
 jq_reads_modules(a) if short_opt(a, "f")
+
+shell_approval contains sprintf("%s reads files whose names the command line does not show (from its input, a list file or its program), and needs approval", [c.base]) if {
+	some c in option_checked
+	reads_unseen_names(c)
+}
 
 # Options and operands that turn a read-only program into one that writes a
 # file or changes the system; the full list, program by program, is in
@@ -742,6 +768,11 @@ readonly_command(c) if {
 unsafe_options(c) if {
 	c.base in option_checked_programs
 	unsafe_flag(c)
+}
+
+unsafe_options(c) if {
+	c.base in option_checked_programs
+	reads_unseen_names(c)
 }
 
 # A program is trusted by name only where the target's PATH puts it: a

@@ -320,6 +320,8 @@ test_file_lists_read_from_input_need_approval if {
 		["jq", ["-nL/tmp", "1"]], ["jq", ["--library-path", "/tmp", "."]],
 		["jq", ["-f", "prog.jq", "data.json"]], ["jq", ["--from-file", "prog.jq"]],
 		["git", ["diff", "--pathspec-from-file=-"]], ["git", ["log", "-p", "--stdin"]],
+		["strings", ["@args.txt"]], ["sha256sum", ["-c"]], ["md5sum", ["--check", "-"]],
+		["sha1sum", ["--ignore-missing", "-c", "sums"]],
 	] {
 		d := mcpguard.decision with input as sh_input([sh_cmd(args[0], args[1])], {})
 		d.outcome == "approval"
@@ -329,8 +331,17 @@ test_file_lists_read_from_input_need_approval if {
 		["find", [".", "-name", "*.go"]], ["file", ["-b", "notes.txt"]],
 		["jq", ["-r", ".items[] | .important", "data.json"]],
 		["jq", [".imports | length", "data.json"]], ["git", ["log", "--stat"]],
+		["strings", ["-n", "8", "notes.txt"]], ["sha256sum", ["notes.txt"]],
 	] {
 		d := mcpguard.decision with input as sh_input([sh_cmd(args[0], args[1])], {})
 		d.outcome == "allow"
 	}
+}
+
+# The approval names what is wrong, not only that the program left the
+# read-only list.
+test_unseen_names_give_their_reason if {
+	d := mcpguard.decision with input as sh_input([sh_cmd("sort", ["--files0-from=-"])], {})
+	some r in d.reasons
+	contains(r, "reads files whose names the command line does not show")
 }
