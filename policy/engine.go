@@ -107,6 +107,10 @@ type Engine struct {
 	// directory to read then.
 	bundle bool
 
+	// literal compiles the policy as written, without writing constant
+	// rules into the rules that use them (see inlineConstants).
+	literal bool
+
 	// schema is the input's JSON Schema: the policy is type-checked
 	// against it and every input validated against it.
 	schemaSet *ast.SchemaSet
@@ -270,6 +274,11 @@ func (e *Engine) compile(ctx context.Context, mods []Module) error {
 		rego.Query(Query),
 		rego.SetRegoVersion(ast.RegoV1),
 		rego.StrictBuiltinErrors(true),
+		rego.CompilerHook(func(c *ast.Compiler) {
+			if !e.literal {
+				c.WithStageAfterID(ast.StageResolveRefs, inlineConstantsStage)
+			}
+		}),
 	}
 	if e.schemaSet != nil {
 		opts = append(opts, rego.Schemas(e.schemaSet))

@@ -28,3 +28,12 @@ func CheckedInput(schema string) (func(any) (ast.Value, error), error) {
 	}
 	return func(v any) (ast.Value, error) { return inputValue(v, s) }, nil
 }
+
+// WithoutInlining compiles the policy as written, so that the tests can
+// hold the compiled form to the same decisions.
+func WithoutInlining() Option {
+	return func(e *Engine) error {
+		e.literal = true
+		return nil
+	}
+}

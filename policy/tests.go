@@ -31,7 +31,8 @@ func RunTests(ctx context.Context, mods []Module, schema []byte) ([]TestResult, 
 		}
 		parsed[m.Name] = pm
 	}
-	compiler := ast.NewCompiler()
+	// Tests run against the policy as the engine compiles it.
+	compiler := ast.NewCompiler().WithStageAfterID(ast.StageResolveRefs, inlineConstantsStage)
 	if schema != nil {
 		set, err := SchemaSet(schema)
 		if err != nil {

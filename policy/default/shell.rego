@@ -7,14 +7,17 @@ package mcpguard
 
 import rego.v1
 
-shell_call if input.tool == "run_shell"
-
 # The rules below add to shell_deny and shell_approval, which count for
 # run_shell calls only: the two rules right after this comment check the
-# tool once, and calls to other tools never evaluate the shell rules. A
-# rule about one of the input's flags compares it with true: OPA's rule
-# index then skips the rule when the flag is false, which it is for nearly
-# every call, instead of evaluating its body.
+# tool once, and calls to other tools never evaluate the shell rules. So
+# the rules read input.shell directly. A rule about one of the input's
+# flags compares it with true: OPA's rule index then skips the rule when
+# the flag is false, which it is for nearly every call, instead of
+# evaluating its body.
+#
+# Lists such as readonly_programs are named once and referred to by name;
+# the engine writes their values into the rules that use them when it
+# compiles the policy (see docs/policy.md, "Evaluation cost").
 
 deny contains reason if {
 	input.tool == "run_shell"
@@ -26,10 +29,6 @@ approval contains reason if {
 	some reason in shell_approval
 }
 
-commands := input.shell.commands if shell_call
-
-else := []
-
 # ---------------------------------------------------------------- denials
 
 shell_deny contains "the command has parts the guard cannot see through (variables, substitutions or generated names); write it out literally" if {
@@ -40,7 +39,7 @@ shell_deny contains "the command has parts the guard cannot see through (variabl
 # then name which.
 shell_deny contains sprintf("%s runs code the guard cannot inspect", [c.wrapper]) if {
 	input.shell.opaque == true
-	some c in commands
+	some c in input.shell.commands
 	c.opaque
 }
 
@@ -48,13 +47,13 @@ shell_deny contains sprintf("%s runs code the guard cannot inspect", [c.wrapper]
 # directly instead.
 nested_shells := {"sh", "bash", "dash", "zsh", "ksh", "mksh", "ash", "fish", "csh", "tcsh", "busybox", "toybox"}
 
-shell_deny contains sprintf("%s starts a nested shell; send the inner command directly", [commands[i].base]) if {
+shell_deny contains sprintf("%s starts a nested shell; send the inner command directly", [input.shell.commands[i].base]) if {
 	some i, names in watched
 	count(names & nested_shells) > 0
 }
 
 shell_deny contains sprintf("%s is a shell builtin that runs other code", [c.base]) if {
-	some c in commands
+	some c in input.shell.commands
 	c.base in {"eval", "source", ".", "exec", "builtin", "enable", "trap", "coproc"}
 }
 
@@ -66,7 +65,7 @@ shell_deny contains sprintf("privilege escalation (%s) is not allowed", [n]) if 
 }
 
 shell_deny contains sprintf("privilege escalation (%s) is not allowed", [c.base]) if {
-	some c in commands
+	some c in input.shell.commands
 	c.privileged
 }
 
@@ -77,7 +76,7 @@ shell_deny contains sprintf("privilege escalation (%s) is not allowed", [c.base]
 # ordinary command it is not defined, so the rules that read it cost one
 # lookup.
 watched[i] := names if {
-	some i, c in commands
+	some i, c in input.shell.commands
 	names := {c.name, c.base, resolved_name(c)} & watched_names
 	names != set()
 }
@@ -152,14 +151,14 @@ interpreters := nested_shells | {"python", "python2", "python3", "perl", "ruby",
 shell_deny contains "downloading and running code is not allowed" if {
 	some names in watched
 	count(names & interpreters) > 0
-	some f in commands
+	some f in input.shell.commands
 	f.base in fetchers
 }
 
 shell_deny contains sprintf("%s reads a program from a pipe", [c.base]) if {
 	some i, names in watched
 	count(names & interpreters) > 0
-	c := commands[i]
+	c := input.shell.commands[i]
 	c.stdin_from_pipe
 }
 
@@ -178,40 +177,31 @@ secret_path(p) if regex.match(`(?:(^|/)\.ssh(/|$))|(?:(^|/)\.env(\.[^/]*)?$)|(?:
 # logins and system start-up,
 startup_file(p) if regex.match(`(?:(^|/)\.(bashrc|bash_profile|bash_login|bash_logout|profile|zshrc|zprofile|zshenv|zlogin|inputrc|kshrc|cshrc|tcshrc|gitconfig)$)|(?:(^|/)\.config/(fish|git)/)|(?:(^|/)\.git/(config|hooks(/|$)))|(?:(^|/)authorized_keys2?$)|(?:^/etc/(profile|bash\.bashrc|environment|profile\.d/|cron|sudoers))`, p)
 
-# The path facts of every command and redirection, except the entries a
-# recursive reader finds below a directory (judged further down).
-path_facts contains p if {
-	some c in commands
-	some p in c.paths
-	not p.below
-}
-
-path_facts contains p if {
-	shell_call
-	some r in input.shell.redirects
-	some p in r.paths
-}
-
+# shell_paths holds every word of every command, every redirection target
+# (as written and resolved), and the paths shellfacts found (as typed and
+# resolved) for commands and redirections, except the entries a recursive
+# reader finds below a directory (judged further down).
 shell_paths contains a if {
-	some c in commands
+	some c in input.shell.commands
 	some a in c.args
 }
 
-shell_paths contains r.target if {
-	shell_call
-	some r in input.shell.redirects
+shell_paths contains q if {
+	some c in input.shell.commands
+	some p in c.paths
+	not p.below
+	some q in [p.arg, p.resolved]
 }
 
-shell_paths contains r.resolved_target if {
-	shell_call
+shell_paths contains q if {
 	some r in input.shell.redirects
+	some q in [r.target, r.resolved_target]
 }
 
-shell_paths contains p.arg if some p in path_facts
-
-shell_paths contains p.resolved if {
-	some p in path_facts
-	p.resolved != ""
+shell_paths contains q if {
+	some r in input.shell.redirects
+	some p in r.paths
+	some q in [p.arg, p.resolved]
 }
 
 # suspect(p) holds for every path one of secret_path, startup_file and
@@ -220,11 +210,16 @@ shell_paths contains p.resolved if {
 # /etc. An ordinary path then costs one match instead of three. Keep it a
 # superset of the three patterns (shell_test.rego checks it on every path
 # the tests use).
-suspect(p) if regex.match(`(^|/)\.[^./]|id_|ssh_host_|\.(pem|key|p12|pfx|jks|keystore|kdbx)$|authorized_keys|^/proc|^/etc/`, p)
+suspect(p) if regex.match(suspect_pattern, p)
 
+suspect_pattern := `(^|/)\.[^./]|id_|ssh_host_|\.(pem|key|p12|pfx|jks|keystore|kdbx)$|authorized_keys|^/proc|^/etc/`
+
+# The match is written out here rather than through suspect(p): it runs
+# for every word of every command, and a function call costs more than
+# the match itself.
 suspect_paths contains p if {
 	some p in shell_paths
-	suspect(p)
+	regex.match(suspect_pattern, p)
 }
 
 shell_deny contains sprintf("%s refers to a secret file", [p]) if {
@@ -252,7 +247,7 @@ shell_deny contains sprintf("%s is a process's private state under /proc", [p]) 
 # a project's test keys and certificates are common. So does a tree too
 # large for the guard to walk.
 shell_approval contains sprintf("%s reads %s, which looks like a secret, and needs approval", [c.base, p.resolved]) if {
-	some c in commands
+	some c in input.shell.commands
 	some p in c.paths
 	p.below
 	some q in {p.resolved, p.arg}
@@ -260,7 +255,7 @@ shell_approval contains sprintf("%s reads %s, which looks like a secret, and nee
 }
 
 shell_approval contains sprintf("%s reads every file below %s, too many for the guard to check, and needs approval", [c.base, p.arg]) if {
-	some c in commands
+	some c in input.shell.commands
 	some p in c.paths
 	p.below
 	p.resolved == ""
@@ -300,13 +295,12 @@ harmless_devices := {
 # The paths a command opens or lists: those of every command but the
 # text-only ones, and of every redirection.
 opened_paths contains p if {
-	some c in commands
+	some c in input.shell.commands
 	not c.base in text_only_programs
 	some p in c.paths
 }
 
 opened_paths contains p if {
-	shell_call
 	some r in input.shell.redirects
 	some p in r.paths
 }
@@ -435,7 +429,7 @@ option_checked_programs := {
 }
 
 option_checked contains c if {
-	some c in commands
+	some c in input.shell.commands
 	c.base in option_checked_programs
 }
 
@@ -817,7 +811,7 @@ resolved_ok(c) if {
 }
 
 shell_approval contains sprintf("%s is not on the read-only list and needs approval", [c.base]) if {
-	some c in commands
+	some c in input.shell.commands
 	not readonly_command(c)
 }
 
@@ -828,5 +822,5 @@ shell_approval contains sprintf("the command writes to %s and needs approval", [
 
 allowed if {
 	input.tool == "run_shell"
-	commands[_]
+	input.shell.commands[_]
 }
