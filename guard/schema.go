@@ -3,6 +3,7 @@ package guard
 import (
 	"encoding/json"
 	"reflect"
+	"slices"
 	"strings"
 
 	"github.com/mcp-guard/mcp-guard/shellfacts"
@@ -54,7 +55,9 @@ func InputSchema() []byte {
 
 // schemaFor derives a schema from a Go type as encoding/json renders it.
 // Objects from structs allow no other properties, so a misspelled field is
-// an error; slices, maps and pointers may be null.
+// an error, and require every field encoding/json always writes (all but
+// omitempty ones), so a policy may rely on them; slices, maps and pointers
+// may be null.
 func schemaFor(t reflect.Type, seen map[reflect.Type]bool) map[string]any {
 	nullable := func(s map[string]any) map[string]any {
 		if typ, ok := s["type"].(string); ok {
@@ -91,12 +94,13 @@ func schemaFor(t reflect.Type, seen map[reflect.Type]bool) map[string]any {
 		seen[t] = true
 		defer delete(seen, t)
 		props := map[string]any{}
+		var required []string
 		for i := 0; i < t.NumField(); i++ {
 			f := t.Field(i)
 			if !f.IsExported() {
 				continue
 			}
-			name, _, _ := strings.Cut(f.Tag.Get("json"), ",")
+			name, opts, _ := strings.Cut(f.Tag.Get("json"), ",")
 			if name == "-" {
 				continue
 			}
@@ -113,8 +117,15 @@ func schemaFor(t reflect.Type, seen map[reflect.Type]bool) map[string]any {
 				name = f.Name
 			}
 			props[name] = schemaFor(f.Type, seen)
+			if !slices.Contains(strings.Split(opts, ","), "omitempty") {
+				required = append(required, name)
+			}
 		}
-		return map[string]any{"type": "object", "properties": props, "additionalProperties": false}
+		s := map[string]any{"type": "object", "properties": props, "additionalProperties": false}
+		if len(required) > 0 {
+			s["required"] = required
+		}
+		return s
 	}
 	return map[string]any{}
 }

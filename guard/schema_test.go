@@ -75,3 +75,49 @@ func TestInputSchemaDocIsCurrent(t *testing.T) {
 		t.Fatal("docs/policy-input.schema.json is out of date; run UPDATE_SCHEMA=1 go test ./guard")
 	}
 }
+
+// TestInputMissingAFieldIsDenied: the schema requires every field the
+// guard always sends, so a policy can rely on them; an input without one
+// is denied before the policy sees it.
+func TestInputMissingAFieldIsDenied(t *testing.T) {
+	ctx := context.Background()
+	eng, err := policy.New(ctx, "", nil, policy.WithInputSchema(InputSchema()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	command := func(drop string) map[string]any {
+		c := map[string]any{
+			"name": "ls", "base": "ls", "resolved": "/usr/bin/ls", "resolved_base": "ls",
+			"in_path": true, "args": []any{}, "paths": []any{}, "env": []any{},
+			"builtin": false, "function": false, "dynamic": false, "dynamic_reasons": []any{},
+			"flags": []any{}, "inner_parsed": false, "opaque": false, "privileged": false,
+			"stdin_from_pipe": false,
+		}
+		delete(c, drop)
+		return c
+	}
+	input := func(c map[string]any) map[string]any {
+		return map[string]any{
+			"tool":      "run_shell",
+			"target":    map[string]any{"name": "local", "kind": "shell", "labels": map[string]any{}},
+			"caller":    map[string]any{"subject": "a", "issuer": "", "email": "", "groups": []any{}},
+			"arguments": map[string]any{"target": "local", "command": "ls"},
+			"shell": map[string]any{
+				"commands": []any{c}, "redirects": []any{}, "pipelines": 0, "lists": 0,
+				"background": false, "substitutions": false, "assignments": []any{},
+				"changes_environment": false, "dynamic": false, "dynamic_reasons": []any{},
+				"opaque": false, "flags": []any{}, "function_defs": false, "functions": []any{},
+				"depth": 0,
+			},
+		}
+	}
+	if d, err := eng.Decide(ctx, input(command(""))); err != nil || d.Outcome != policy.OutcomeAllow {
+		t.Fatalf("the complete input: %+v, %v", d, err)
+	}
+	for _, field := range []string{"resolved_base", "in_path", "base", "args"} {
+		d, err := eng.Decide(ctx, input(command(field)))
+		if err == nil || d.Outcome != policy.OutcomeDeny || !strings.Contains(err.Error(), field) {
+			t.Errorf("without %s: %+v, %v; want a denial naming the field", field, d, err)
+		}
+	}
+}

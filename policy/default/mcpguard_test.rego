@@ -93,7 +93,7 @@ test_bounded_delete_on_locked_target_needs_approval if {
 
 local := {"name": "local", "kind": "shell", "labels": {}}
 
-cmd(name, args) := {"name": name, "base": name, "resolved": concat("", ["/usr/bin/", name]), "args": args, "builtin": false, "dynamic": false, "opaque": false, "stdin_from_pipe": false}
+cmd(name, args) := {"name": name, "base": name, "resolved": concat("", ["/usr/bin/", name]), "resolved_base": name, "in_path": true, "args": args, "builtin": false, "dynamic": false, "opaque": false, "stdin_from_pipe": false}
 
 shell(commands, extra) := {
 	"tool": "run_shell", "target": local, "caller": caller,
@@ -117,7 +117,7 @@ test_other_commands_need_approval if outcome(shell([cmd("make", ["deploy"])], {}
 test_sudo_denied_by_any_name if {
 	outcome(shell([cmd("sudo", ["id"])], {})) == "deny"
 	outcome(shell([object.union(cmd("/usr/bin/sudo", ["id"]), {"base": "sudo"})], {})) == "deny"
-	outcome(shell([object.union(cmd("mysudo", ["id"]), {"resolved": "/usr/bin/sudo"})], {})) == "deny"
+	outcome(shell([object.union(cmd("mysudo", ["id"]), {"resolved": "/usr/bin/sudo", "resolved_base": "sudo"})], {})) == "deny"
 }
 
 test_nested_shell_denied if outcome(shell([cmd("sh", ["-c", "rm -rf x"]), cmd("rm", ["-rf", "x"])], {})) == "deny"
@@ -216,8 +216,8 @@ test_system_changing_flags_need_approval if {
 }
 
 test_debian_alternatives_stay_read_only if {
-	outcome(shell([object.union(cmd("which", ["ls"]), {"resolved": "/usr/bin/which.debianutils"})], {})) == "allow"
-	outcome(shell([object.union(cmd("ls", []), {"resolved": "/usr/bin/rm"})], {})) == "approval"
+	outcome(shell([object.union(cmd("which", ["ls"]), {"resolved": "/usr/bin/which.debianutils", "resolved_base": "which.debianutils"})], {})) == "allow"
+	outcome(shell([object.union(cmd("ls", []), {"resolved": "/usr/bin/rm", "resolved_base": "rm"})], {})) == "approval"
 }
 
 test_hard_linked_file_needs_approval if {

@@ -13,9 +13,11 @@ shell_target := {"name": "local", "kind": "shell", "labels": {}}
 # /usr/bin, one of the target's PATH directories.
 sh_cmd(name, args) := {
 	"name": name, "base": name, "resolved": concat("", ["/usr/bin/", name]),
-	"resolved_base": mcpguard.base(name), "in_path": true, "args": args, "paths": [],
+	"resolved_base": base_name(name), "in_path": true, "args": args, "paths": [],
 	"builtin": false, "dynamic": false, "opaque": false, "stdin_from_pipe": false,
 }
+
+base_name(p) := regex.replace(p, `^.*/`, "")
 
 sh_input(commands, extra) := {
 	"tool": "run_shell", "target": shell_target, "caller": {"subject": "t", "issuer": "", "email": "", "groups": []},
