@@ -29,6 +29,13 @@ approval contains reason if {
 	some reason in shell_approval
 }
 
+# commands is the call's simple commands, and none for other tools: for
+# rules of a team's own that look at commands outside shell_deny and
+# shell_approval (the rules here read input.shell.commands directly).
+commands := input.shell.commands if input.tool == "run_shell"
+
+else := []
+
 # ---------------------------------------------------------------- denials
 
 shell_deny contains "the command has parts the guard cannot see through (variables, substitutions or generated names); write it out literally" if {
