@@ -269,20 +269,13 @@ func Version(mods []Module) string {
 	return "sha256:" + hex.EncodeToString(h.Sum(nil))[:16]
 }
 
+// compile prepares mods for evaluation and puts them in force. The policy
+// is compiled as written first, so that whether it compiles, and what the
+// errors say, is OPA's own judgement; then again with constant rules
+// written into the rules that use them (see inlineConstants), which is the
+// form evaluated. Should that second compilation fail where the first
+// passed, the policy as written is evaluated and the log says why.
 func (e *Engine) compile(ctx context.Context, mods []Module) error {
-	opts := []func(*rego.Rego){
-		rego.Query(Query),
-		rego.SetRegoVersion(ast.RegoV1),
-		rego.StrictBuiltinErrors(true),
-		rego.CompilerHook(func(c *ast.Compiler) {
-			if !e.literal {
-				c.WithStageAfterID(ast.StageResolveRefs, inlineConstantsStage)
-			}
-		}),
-	}
-	if e.schemaSet != nil {
-		opts = append(opts, rego.Schemas(e.schemaSet))
-	}
 	files := map[string]string{}
 	for _, m := range policyModules(mods) {
 		name := m.Name
@@ -290,11 +283,19 @@ func (e *Engine) compile(ctx context.Context, mods []Module) error {
 			name = filepath.Join(e.dir, m.Name)
 		}
 		files[name] = m.Source
-		opts = append(opts, rego.Module(name, m.Source))
 	}
-	pq, err := rego.New(opts...).PrepareForEval(ctx)
+	pq, err := e.prepare(ctx, files, false)
 	if err != nil {
 		return fmt.Errorf("policy does not compile: %w", err)
+	}
+	if !e.literal {
+		inlined, err := e.prepare(ctx, files, true)
+		if err != nil {
+			e.logger.Warn("policy: compiling with constants inlined failed; evaluating the policy as written",
+				"policy_version", Version(mods), "error", err)
+		} else {
+			pq = inlined
+		}
 	}
 	e.mu.Lock()
 	e.query = pq
@@ -302,6 +303,32 @@ func (e *Engine) compile(ctx context.Context, mods []Module) error {
 	e.files = files
 	e.mu.Unlock()
 	return nil
+}
+
+// prepare compiles the named sources for the decision query.
+func (e *Engine) prepare(ctx context.Context, files map[string]string, inline bool) (rego.PreparedEvalQuery, error) {
+	opts := []func(*rego.Rego){
+		rego.Query(Query),
+		rego.SetRegoVersion(ast.RegoV1),
+		rego.StrictBuiltinErrors(true),
+	}
+	if inline {
+		opts = append(opts, rego.CompilerHook(func(c *ast.Compiler) {
+			c.WithStageAfterID(ast.StageResolveRefs, inlineConstantsStage)
+		}))
+	}
+	if e.schemaSet != nil {
+		opts = append(opts, rego.Schemas(e.schemaSet))
+	}
+	names := make([]string, 0, len(files))
+	for name := range files {
+		names = append(names, name)
+	}
+	sort.Strings(names)
+	for _, name := range names {
+		opts = append(opts, rego.Module(name, files[name]))
+	}
+	return rego.New(opts...).PrepareForEval(ctx)
 }
 
 // Version returns the digest of the policy in force.

@@ -114,15 +114,25 @@ func (cs constants) lookup(r ast.Ref) (ast.Value, bool) {
 	return v, ok
 }
 
+// maxInlineTerms bounds the size of a constant written into the rules:
+// each reference gets its own copy, and OPA indexes a literal list after
+// in by every element, so a long allowlist named in many rules would cost
+// compile time and memory out of proportion. A larger constant is left
+// as a rule. The default policy's longest list has under 100 entries.
+const maxInlineTerms = 512
+
 // constantRules finds the constant rules of mods (see inlineConstants).
 func constantRules(mods map[string]*ast.Module) constants {
-	byPath := map[string][]*ast.Rule{}
+	type headed struct {
+		rule *ast.Rule
+		path ast.Ref
+	}
+	var all []headed
 	mocked := map[string]bool{}
 	for _, name := range sortedModuleNames(mods) {
 		mod := mods[name]
 		for _, rule := range mod.Rules {
-			path := mod.Package.Path.Concat(headRef(rule)).String()
-			byPath[path] = append(byPath[path], rule)
+			all = append(all, headed{rule, mod.Package.Path.Concat(headRef(rule))})
 		}
 		ast.WalkExprs(mod, func(e *ast.Expr) bool {
 			for _, w := range e.With {
@@ -136,15 +146,49 @@ func constantRules(mods map[string]*ast.Module) constants {
 		})
 	}
 	out := constants{}
-	for path, rules := range byPath {
-		if len(rules) != 1 || isMocked(path, mocked) {
+	for i, c := range all {
+		if !c.path.IsGround() || isMocked(c.path.String(), mocked) {
 			continue
 		}
-		if v, ok := constantValue(rules[0]); ok {
-			out[path] = v
+		v, ok := constantValue(c.rule)
+		if !ok {
+			continue
+		}
+		// Another rule that may define a value at, above or below this
+		// path (overrides[k] := v above mode := "x", or a second rule of
+		// the same name) makes the path's value depend on evaluation,
+		// conflicts included.
+		shared := false
+		for j, o := range all {
+			if j != i && overlaps(o.path, c.path) {
+				shared = true
+				break
+			}
+		}
+		if !shared {
+			out[c.path.String()] = v
 		}
 	}
 	return out
+}
+
+// overlaps reports whether head refs a and b may name the same document or
+// one inside the other: they agree wherever both are ground, a variable
+// standing for anything.
+func overlaps(a, b ast.Ref) bool {
+	for i := 0; i < len(a) && i < len(b); i++ {
+		x, y := a[i], b[i]
+		if _, ok := x.Value.(ast.Var); ok && i > 0 {
+			continue
+		}
+		if _, ok := y.Value.(ast.Var); ok && i > 0 {
+			continue
+		}
+		if !x.Equal(y) {
+			return false
+		}
+	}
+	return true
 }
 
 // headRef is the rule's name as a ref of strings, as other rules' refs
@@ -173,7 +217,8 @@ func constantValue(rule *ast.Rule) (ast.Value, bool) {
 		h.RuleKind() != ast.SingleValue || len(h.Ref()) != 1 {
 		return nil, false
 	}
-	if len(rule.Body) != 1 || !isTrue(rule.Body[0]) || !plainValue(h.Value) {
+	if len(rule.Body) != 1 || !isTrue(rule.Body[0]) || !plainValue(h.Value) ||
+		termCount(h.Value) > maxInlineTerms {
 		return nil, false
 	}
 	return h.Value.Value, true
@@ -201,6 +246,16 @@ func plainValue(t *ast.Term) bool {
 		}
 	})
 	return plain
+}
+
+// termCount is the number of terms in t, t included.
+func termCount(t *ast.Term) int {
+	n := 0
+	ast.WalkTerms(t, func(*ast.Term) bool {
+		n++
+		return false
+	})
+	return n
 }
 
 func sortedModuleNames(mods map[string]*ast.Module) []string {

@@ -3,8 +3,13 @@ package policy
 import (
 	"context"
 	"encoding/json"
+	"log/slog"
 	"maps"
+	"os"
+	"path/filepath"
 	"slices"
+	"strconv"
+	"strings"
 	"testing"
 
 	"github.com/open-policy-agent/opa/v1/ast"
@@ -164,12 +169,28 @@ f(x) := 1 if x
 partial contains "a"
 mocked := {"m"}
 test_mock if { mocked == {"z"} with data.p.mocked as {"z"} }`
-	mod, err := ast.ParseModuleWithOpts("p.rego", src, ast.ParserOptions{RegoVersion: ast.RegoV1})
-	if err != nil {
-		t.Fatal(err)
+	// A rule with a variable in its head may define a path below it, and
+	// a constant too large is left as a rule.
+	sub := `package p.sub
+mode := "readonly"
+size := 3`
+	over := `package p
+sub[k] := v if some k, v in input.labels`
+	big := "package big\nlist := {" + strings.Repeat(`"x", `, 1) + `"0"`
+	for i := 1; i <= maxInlineTerms; i++ {
+		big += `, "` + strconv.Itoa(i) + `"`
 	}
-	got := slices.Sorted(maps.Keys(constantRules(map[string]*ast.Module{"p.rego": mod})))
-	want := []string{"data.p.list", "data.p.lone", "data.p.obj"}
+	big += "}\nsmall := {\"a\"}"
+	mods := map[string]*ast.Module{}
+	for name, text := range map[string]string{"p.rego": src, "sub.rego": sub, "over.rego": over, "big.rego": big} {
+		mod, err := ast.ParseModuleWithOpts(name, text, ast.ParserOptions{RegoVersion: ast.RegoV1})
+		if err != nil {
+			t.Fatal(err)
+		}
+		mods[name] = mod
+	}
+	got := slices.Sorted(maps.Keys(constantRules(mods)))
+	want := []string{"data.big.small", "data.p.list", "data.p.lone", "data.p.obj"}
 	if !slices.Equal(got, want) {
 		t.Errorf("constant rules %v, want %v", got, want)
 	}
@@ -239,4 +260,116 @@ test_unmocked if {
 			t.Errorf("%s: %s", r.Name, r.Error)
 		}
 	}
+}
+
+// TestInliningKeepsConflicts: a rule with a variable in its head ref may
+// define the path of a constant in a package below it. As written, a
+// label giving that key another value is a conflict, and the call is
+// denied; inlining the constant would have hidden the other rule.
+func TestInliningKeepsConflicts(t *testing.T) {
+	dir := writePolicy(t, map[string]string{
+		"main.rego": `package mcpguard
+
+overrides[k] := v if some k, v in input.target.labels
+
+decision := {"outcome": "allow", "reasons": []} if {
+	overrides.mode == "readonly"
+} else := {"outcome": "deny", "reasons": ["not read-only"]}
+`,
+		"overrides/defaults.rego": `package mcpguard.overrides
+
+mode := "readonly"
+`,
+	})
+	ctx := context.Background()
+	logger := slog.New(slog.DiscardHandler)
+	inlined, err := New(ctx, dir, logger)
+	if err != nil {
+		t.Fatal(err)
+	}
+	literal, err := New(ctx, dir, logger, WithoutInlining())
+	if err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name    string
+		labels  map[string]any
+		outcome string
+	}{
+		{"no label", map[string]any{}, OutcomeAllow},
+		{"label agrees with the constant", map[string]any{"mode": "readonly"}, OutcomeAllow},
+		{"label conflicts with the constant", map[string]any{"mode": "write"}, OutcomeDeny},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			input := map[string]any{
+				"tool":   "list_targets",
+				"target": map[string]any{"name": "", "kind": "", "labels": tt.labels},
+			}
+			a, errA := inlined.Decide(ctx, input)
+			b, errB := literal.Decide(ctx, input)
+			if a.Outcome != tt.outcome || b.Outcome != tt.outcome || (errA == nil) != (errB == nil) {
+				t.Errorf("inlined: %s %v (%v); as written: %s %v (%v); want %s",
+					a.Outcome, a.Reasons, errA, b.Outcome, b.Reasons, errB, tt.outcome)
+			}
+		})
+	}
+}
+
+// TestPolicyCompilesAsWrittenFirst: whether a policy compiles, and what
+// its errors say, is OPA's judgement of the text as written, not of the
+// inlined form (which names literals where the text names constants, and
+// accepts a pattern OPA rejects).
+func TestPolicyCompilesAsWrittenFirst(t *testing.T) {
+	tests := []struct {
+		name, src, want string
+	}{
+		{"a constant in an object pattern", `c := "k"
+
+y if {
+	{data.mcpguard.c: v} := {"k": 3}
+	v == 3
+}`, "var v is unsafe"},
+		{"a missing key of a constant", `kinds := {"a": 1}
+
+x := kinds.b`, "data.mcpguard.kinds.b"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			dir := writePolicy(t, map[string]string{"p.rego": "package mcpguard\n\n" + tt.src +
+				"\n\ndecision := {\"outcome\": \"allow\", \"reasons\": []}\n"})
+			_, err := New(context.Background(), dir, slog.New(slog.DiscardHandler))
+			if err == nil || !strings.Contains(err.Error(), tt.want) {
+				t.Fatalf("New: %v; want an error holding %q", err, tt.want)
+			}
+			results, err := RunTests(context.Background(), mustLoad(t, dir), nil)
+			if err == nil || !strings.Contains(err.Error(), tt.want) {
+				t.Fatalf("RunTests: %v, %v; want an error holding %q", results, err, tt.want)
+			}
+		})
+	}
+}
+
+func writePolicy(t *testing.T, files map[string]string) string {
+	t.Helper()
+	dir := t.TempDir()
+	for name, src := range files {
+		p := filepath.Join(dir, name)
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(p, []byte(src), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return dir
+}
+
+func mustLoad(t *testing.T, dir string) []Module {
+	t.Helper()
+	mods, err := Load(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return mods
 }

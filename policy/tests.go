@@ -31,21 +31,54 @@ func RunTests(ctx context.Context, mods []Module, schema []byte) ([]TestResult, 
 		}
 		parsed[m.Name] = pm
 	}
-	// Tests run against the policy as the engine compiles it.
-	compiler := ast.NewCompiler().WithStageAfterID(ast.StageResolveRefs, inlineConstantsStage)
-	if schema != nil {
-		set, err := SchemaSet(schema)
+	// As in the engine, the modules must compile as written; the tests
+	// then run against the form the engine evaluates, constants inlined,
+	// unless that form fails to compile.
+	newCompiler := func(inline bool) (*ast.Compiler, error) {
+		c := ast.NewCompiler()
+		if inline {
+			c = c.WithStageAfterID(ast.StageResolveRefs, inlineConstantsStage)
+		}
+		if schema != nil {
+			set, err := SchemaSet(schema)
+			if err != nil {
+				return nil, err
+			}
+			c = c.WithSchemas(set)
+		}
+		return c, nil
+	}
+	check, err := newCompiler(false)
+	if err != nil {
+		return nil, err
+	}
+	copies := make(map[string]*ast.Module, len(parsed))
+	for name, m := range parsed {
+		copies[name] = m.Copy()
+	}
+	if check.Compile(copies); check.Failed() {
+		return nil, fmt.Errorf("policy: run tests: %w", check.Errors)
+	}
+	run := func(inline bool) (chan *tester.Result, error) {
+		compiler, err := newCompiler(inline)
 		if err != nil {
 			return nil, err
 		}
-		compiler = compiler.WithSchemas(set)
+		modules := make(map[string]*ast.Module, len(parsed))
+		for name, m := range parsed {
+			modules[name] = m.Copy()
+		}
+		return tester.NewRunner().
+			SetCompiler(compiler).
+			SetStore(inmem.New()).
+			SetModules(modules).
+			CapturePrintOutput(true).
+			RunTests(ctx, nil)
 	}
-	ch, err := tester.NewRunner().
-		SetCompiler(compiler).
-		SetStore(inmem.New()).
-		SetModules(parsed).
-		CapturePrintOutput(true).
-		RunTests(ctx, nil)
+	ch, err := run(true)
+	if err != nil {
+		ch, err = run(false)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("policy: run tests: %w", err)
 	}
