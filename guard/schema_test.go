@@ -107,7 +107,7 @@ func TestInputMissingAFieldIsDenied(t *testing.T) {
 				"background": false, "substitutions": false, "assignments": []any{},
 				"changes_environment": false, "dynamic": false, "dynamic_reasons": []any{},
 				"opaque": false, "flags": []any{}, "function_defs": false, "functions": []any{},
-				"depth": 0,
+				"depth": 0, "words": []any{}, "programs": []any{"ls"},
 			},
 		}
 	}

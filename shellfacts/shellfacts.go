@@ -98,6 +98,16 @@ type Facts struct {
 	// Flags collects the commands' flags, once each, and
 	// "network_redirect" for a redirection to /dev/tcp or /dev/udp.
 	Flags []string `json:"flags"`
+	// Words lists, once each, every argument of every command, every path
+	// found for a command's arguments or a redirection (as typed and as
+	// resolved; entries a recursive reader finds below a directory are
+	// left out), and every redirection target as written and resolved.
+	// It indexes the strings a rule about file names must see, in one
+	// list.
+	Words []string `json:"words"`
+	// Programs lists, once each, every command's name as typed, base name
+	// and resolved base name.
+	Programs []string `json:"programs"`
 	// FunctionDefs is true when the text defines a shell function.
 	FunctionDefs bool `json:"function_defs"`
 	// Functions lists the names of the functions defined.

@@ -84,6 +84,7 @@ func newAnalyzer(opts Options) *analyzer {
 			Commands: []Command{}, Redirects: []Redirect{},
 			Assignments: []string{}, DynamicReasons: []string{},
 			Flags: []string{}, Functions: []string{},
+			Words: []string{}, Programs: []string{},
 		},
 	}
 	a.workdir = opts.Workdir
@@ -716,5 +717,42 @@ func (a *analyzer) finish() *Facts {
 		}
 		a.facts.Commands = append(a.facts.Commands, c.Command)
 	}
+	a.index()
 	return &a.facts
+}
+
+// index fills Words and Programs from the commands and redirections.
+func (a *analyzer) index() {
+	seen := map[string]bool{}
+	add := func(list *[]string, s string) {
+		if s != "" && !seen[s] {
+			seen[s] = true
+			*list = append(*list, s)
+		}
+	}
+	for _, c := range a.facts.Commands {
+		for _, w := range c.Args {
+			add(&a.facts.Words, w)
+		}
+		for _, p := range c.Paths {
+			if !p.Below {
+				add(&a.facts.Words, p.Arg)
+				add(&a.facts.Words, p.Resolved)
+			}
+		}
+	}
+	for _, r := range a.facts.Redirects {
+		add(&a.facts.Words, r.Target)
+		add(&a.facts.Words, r.ResolvedTarget)
+		for _, p := range r.Paths {
+			add(&a.facts.Words, p.Arg)
+			add(&a.facts.Words, p.Resolved)
+		}
+	}
+	clear(seen)
+	for _, c := range a.facts.Commands {
+		add(&a.facts.Programs, c.Name)
+		add(&a.facts.Programs, c.Base)
+		add(&a.facts.Programs, c.ResolvedBase)
+	}
 }

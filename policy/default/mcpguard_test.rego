@@ -98,14 +98,14 @@ cmd(name, args) := {"name": name, "base": name, "resolved": concat("", ["/usr/bi
 shell(commands, extra) := {
 	"tool": "run_shell", "target": local, "caller": caller,
 	"arguments": {"target": "local", "command": "..."},
-	"shell": object.union(
+	"shell": indexed(object.union(
 		{
 			"commands": commands, "redirects": [], "pipelines": 0, "lists": 0,
 			"background": false, "substitutions": false, "assignments": [],
 			"changes_environment": false, "dynamic": false, "function_defs": false,
 		},
 		extra,
-	),
+	)),
 }
 
 test_readonly_command_allowed if outcome(shell([cmd("ls", ["-la"])], {})) == "allow"

@@ -83,9 +83,18 @@ shell_deny contains sprintf("privilege escalation (%s) is not allowed", [c.base]
 # too). For an ordinary command it is not defined, so the rules that read
 # it cost one lookup.
 watched[i] := names if {
+	watched_program
 	some i, c in input.shell.commands
 	names := {c.name, c.base, c.resolved_base} & watched_names
 	names != set()
+}
+
+# watched_program holds when any command is known by a watched name
+# (input.shell.programs lists every command's name, base name and resolved
+# base name); an ordinary call stops here.
+watched_program if {
+	some n in input.shell.programs
+	n in watched_names
 }
 
 # watched_names is nested_shells | privileged | interpreters written out:
@@ -175,33 +184,6 @@ secret_path(p) if regex.match(`(?:(^|/)\.ssh(/|$))|(?:(^|/)\.env(\.[^/]*)?$)|(?:
 # logins and system start-up,
 startup_file(p) if regex.match(`(?:(^|/)\.(bashrc|bash_profile|bash_login|bash_logout|profile|zshrc|zprofile|zshenv|zlogin|inputrc|kshrc|cshrc|tcshrc|gitconfig)$)|(?:(^|/)\.config/(fish|git)/)|(?:(^|/)\.git/(config|hooks(/|$)))|(?:(^|/)authorized_keys2?$)|(?:^/etc/(profile|bash\.bashrc|environment|profile\.d/|cron|sudoers))`, p)
 
-# shell_paths holds every word of every command, every redirection target
-# (as written and resolved), and the paths shellfacts found (as typed and
-# resolved) for commands and redirections, except the entries a recursive
-# reader finds below a directory (judged further down).
-shell_paths contains a if {
-	some c in input.shell.commands
-	some a in c.args
-}
-
-shell_paths contains q if {
-	some c in input.shell.commands
-	some p in c.paths
-	not p.below
-	some q in [p.arg, p.resolved]
-}
-
-shell_paths contains q if {
-	some r in input.shell.redirects
-	some q in [r.target, r.resolved_target]
-}
-
-shell_paths contains q if {
-	some r in input.shell.redirects
-	some p in r.paths
-	some q in [p.arg, p.resolved]
-}
-
 # suspect(p) holds for every path one of secret_path, startup_file and
 # proc_private may match, and for few others: a dot file or directory, an
 # id_ or ssh_host_ name, a key store suffix, authorized_keys, /proc or
@@ -212,11 +194,15 @@ suspect(p) if regex.match(suspect_pattern, p)
 
 suspect_pattern := `(^|/)\.[^./]|id_|ssh_host_|\.(pem|key|p12|pfx|jks|keystore|kdbx)$|authorized_keys|^/proc|^/etc/`
 
-# The match is written out here rather than through suspect(p): it runs
-# for every word of every command, and a function call costs more than
+# suspect_paths holds the suspect ones among the words of the call:
+# input.shell.words lists every argument, every path found for a command
+# or a redirection (as typed and resolved, except the entries a recursive
+# reader finds below a directory, judged further down), and every
+# redirection target. The match is written out rather than through
+# suspect(p): it runs for every word, and a function call costs more than
 # the match itself.
 suspect_paths contains p if {
-	some p in shell_paths
+	some p in input.shell.words
 	regex.match(suspect_pattern, p)
 }
 

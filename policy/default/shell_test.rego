@@ -19,17 +19,31 @@ sh_cmd(name, args) := {
 
 base_name(p) := regex.replace(p, `^.*/`, "")
 
+# indexed adds the lists the guard derives from the commands and
+# redirections, words and programs, as shellfacts builds them.
+indexed(sh) := object.union(sh, {
+	"words": [w | some w in word_set(sh.commands, sh.redirects)],
+	"programs": [n | some n in program_set(sh.commands)],
+})
+
+word_set(commands, redirects) := (({w | some c in commands; some w in c.args} |
+	{w | some c in commands; some p in object.get(c, "paths", []); not p.below; some w in [p.arg, p.resolved]; w != ""}) |
+	{w | some r in redirects; some w in [r.target, object.get(r, "resolved_target", "")]; w != ""}) |
+	{w | some r in redirects; some p in object.get(r, "paths", []); some w in [p.arg, p.resolved]; w != ""}
+
+program_set(commands) := {n | some c in commands; some n in [c.name, c.base, c.resolved_base]; n != ""}
+
 sh_input(commands, extra) := {
 	"tool": "run_shell", "target": shell_target, "caller": {"subject": "t", "issuer": "", "email": "", "groups": []},
 	"arguments": {"target": "local", "command": "..."},
-	"shell": object.union(
+	"shell": indexed(object.union(
 		{
 			"commands": commands, "redirects": [], "pipelines": 0, "lists": 0,
 			"background": false, "substitutions": false, "assignments": [],
 			"changes_environment": false, "dynamic": false, "function_defs": false,
 		},
 		extra,
-	),
+	)),
 }
 
 sh_outcome(commands) := o if {
