@@ -297,3 +297,40 @@ func TestGitReadsTheWholeRepository(t *testing.T) {
 		}
 	}
 }
+
+// TestWordsAndPrograms checks the two indexes of a call: every argument,
+// path (as typed and resolved) and redirection target once, without the
+// entries found below a directory; every name, base and resolved base.
+func TestWordsAndPrograms(t *testing.T) {
+	fx, _ := pathFixture(t)
+	at := func(p string) string { return filepath.Join(fx.work, p) }
+	cases := []struct {
+		name, cmd      string
+		words, programs []string
+	}{
+		{"arguments and their paths", "cat sub/a.txt sub/a.txt",
+			[]string{"sub/a.txt", at("sub/a.txt")}, []string{"cat"}},
+		{"a link is listed as typed and as resolved", "head -1 innocent.txt",
+			[]string{"-1", "innocent.txt", at(".env")}, []string{"head"}},
+		{"redirections", "ls > out.txt 2>/dev/null < sub/a.txt",
+			[]string{"out.txt", at("out.txt"), "/dev/null", "sub/a.txt", at("sub/a.txt")}, []string{"ls"}},
+		{"entries below a directory are left out", "grep -r x .",
+			[]string{"-r", "x", ".", fx.work}, []string{"grep"}},
+		{"a program by path, a link to another, an inner command", "./cat x; sh -c 'id'",
+			[]string{"x", "-c", "id"}, []string{"./cat", "cat", "sh", "dash", "id"}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			f, err := Analyze(tc.cmd, fx.opts())
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !slices.Equal(f.Words, tc.words) {
+				t.Errorf("words %q, want %q", f.Words, tc.words)
+			}
+			if !slices.Equal(f.Programs, tc.programs) {
+				t.Errorf("programs %q, want %q", f.Programs, tc.programs)
+			}
+		})
+	}
+}
