@@ -305,7 +305,7 @@ func TestWordsAndPrograms(t *testing.T) {
 	fx, _ := pathFixture(t)
 	at := func(p string) string { return filepath.Join(fx.work, p) }
 	cases := []struct {
-		name, cmd      string
+		name, cmd       string
 		words, programs []string
 	}{
 		{"arguments and their paths", "cat sub/a.txt sub/a.txt",
