@@ -54,22 +54,12 @@ shell_deny contains sprintf("%s runs code the guard cannot inspect", [c.wrapper]
 # directly instead.
 nested_shells := {"sh", "bash", "dash", "zsh", "ksh", "mksh", "ash", "fish", "csh", "tcsh", "busybox", "toybox"}
 
-shell_deny contains sprintf("%s starts a nested shell; send the inner command directly", [input.shell.commands[i].base]) if {
-	some i, names in watched
-	count(names & nested_shells) > 0
-}
-
 shell_deny contains sprintf("%s is a shell builtin that runs other code", [c.base]) if {
 	some c in input.shell.commands
 	c.base in {"eval", "source", ".", "exec", "builtin", "enable", "trap", "coproc"}
 }
 
 privileged := {"sudo", "su", "doas", "pkexec", "runuser", "setpriv", "capsh", "chroot", "sudoedit", "nsenter", "unshare", "machinectl", "systemd-run", "run0"}
-
-shell_deny contains sprintf("privilege escalation (%s) is not allowed", [n]) if {
-	some names in watched
-	some n in names & privileged
-}
 
 shell_deny contains sprintf("privilege escalation (%s) is not allowed", [c.base]) if {
 	some c in input.shell.commands
@@ -155,19 +145,30 @@ fetchers := {"curl", "wget", "fetch", "aria2c", "nc", "ncat", "netcat", "socat",
 
 interpreters := nested_shells | {"python", "python2", "python3", "perl", "ruby", "node", "nodejs", "php", "lua", "tclsh", "Rscript", "deno", "bun"}
 
-shell_deny contains "downloading and running code is not allowed" if {
-	some names in watched
-	count(names & interpreters) > 0
-	some f in input.shell.commands
-	f.base in fetchers
+# The denials for commands with watched names, settled per command in
+# one rule (a rule per denial would cost an ordinary call a lookup each).
+shell_deny contains reason if {
+	some i, names in watched
+	some reason in watched_reasons(input.shell.commands[i], names)
 }
 
-shell_deny contains sprintf("%s reads a program from a pipe", [c.base]) if {
-	some i, names in watched
-	count(names & interpreters) > 0
-	c := input.shell.commands[i]
-	c.stdin_from_pipe
-}
+# A nested shell, privilege escalation by any of the command's names, an
+# interpreter in a call that also fetches from the network (downloading
+# and running code), or an interpreter reading its program from a pipe.
+watched_reasons(c, names) := ((
+	{sprintf("%s starts a nested shell; send the inner command directly", [c.base]) |
+		count(names & nested_shells) > 0
+	} |
+	{sprintf("privilege escalation (%s) is not allowed", [n]) | some n in names & privileged}) |
+	{"downloading and running code is not allowed" |
+		count(names & interpreters) > 0
+		some f in input.shell.commands
+		f.base in fetchers
+	}) |
+	{sprintf("%s reads a program from a pipe", [c.base]) |
+		count(names & interpreters) > 0
+		c.stdin_from_pipe
+	}
 
 # Secrets and start-up files, whether named in arguments or redirects.
 # The patterns are matched on the words as written and on the paths
@@ -206,25 +207,23 @@ suspect_paths contains p if {
 	regex.match(suspect_pattern, p)
 }
 
-shell_deny contains sprintf("%s refers to a secret file", [p]) if {
+# A suspect path is denied as a secret file, a start-up or key file, or a
+# process's private state, whichever it is (one rule, so that an ordinary
+# call looks at suspect_paths once).
+shell_deny contains reason if {
 	some p in suspect_paths
-	secret_path(p)
+	some reason in suspect_reasons(p)
 }
 
-shell_deny contains sprintf("%s is a shell start-up or key file and must not be touched", [p]) if {
-	some p in suspect_paths
-	startup_file(p)
-}
+suspect_reasons(p) := (
+	{sprintf("%s refers to a secret file", [p]) | secret_path(p)} |
+	{sprintf("%s is a shell start-up or key file and must not be touched", [p]) | startup_file(p)}) |
+	{sprintf("%s is a process's private state under /proc", [p]) | proc_private(p)}
 
 # A process's directory under /proc holds its environment, command line
 # and memory (the guard's own among them, through /proc/self); /proc
 # itself leads to all of them.
 proc_private(p) if regex.match(`(?:^/proc/?$)|(?:^/proc/(self|thread-self|[0-9]+)(/|$))`, p)
-
-shell_deny contains sprintf("%s is a process's private state under /proc", [p]) if {
-	some p in suspect_paths
-	proc_private(p)
-}
 
 # A recursive reader (grep -r, rg, diff -r) given a directory reads every
 # file below it: a secret there needs approval rather than a denial, since
