@@ -229,18 +229,17 @@ proc_private(p) if regex.match(`(?:^/proc/?$)|(?:^/proc/(self|thread-self|[0-9]+
 # file below it: a secret there needs approval rather than a denial, since
 # a project's test keys and certificates are common. So does a tree too
 # large for the guard to walk.
-shell_approval contains sprintf("%s reads %s, which looks like a secret, and needs approval", [c.base, p.resolved]) if {
+shell_approval contains reason if {
 	some c in input.shell.commands
 	some p in c.paths
 	p.below
-	some q in {p.resolved, p.arg}
-	secret_or_startup(q)
+	some reason in below_reasons(c, p)
 }
 
-shell_approval contains sprintf("%s reads every file below %s, too many for the guard to check, and needs approval", [c.base, p.arg]) if {
-	some c in input.shell.commands
-	some p in c.paths
-	p.below
+below_reasons(c, p) := {sprintf("%s reads %s, which looks like a secret, and needs approval", [c.base, p.resolved]) |
+	some q in {p.resolved, p.arg}
+	secret_or_startup(q)
+} | {sprintf("%s reads every file below %s, too many for the guard to check, and needs approval", [c.base, p.arg]) |
 	p.resolved == ""
 }
 
