@@ -68,8 +68,9 @@ func inlineConstants(c *ast.Compiler) *ast.Error {
 					r.Body = v.(ast.Body)
 				}
 				// Transform does not look inside some declarations
-				// (some x in list), so they are done here, at any depth.
-				ast.WalkExprs(r.Body, func(e *ast.Expr) bool {
+				// (some x in list), so they are done here, at any depth,
+				// comprehensions in the head included.
+				ast.WalkExprs(r, func(e *ast.Expr) bool {
 					if decl, ok := e.Terms.(*ast.SomeDecl); ok {
 						for i, sym := range decl.Symbols {
 							decl.Symbols[i] = transformTerm(sym, replace)

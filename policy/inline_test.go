@@ -126,7 +126,9 @@ prefixes := {"lo_", "pg_ls"}
 kinds := {"a": 1, "b": 2}
 deny contains f if { some f in input.funcs; some p in prefixes; startswith(f, p) }
 pairs contains [k, v] if some k, v in kinds
-nested := [f | some f in input.funcs; some p in prefixes; startswith(f, p)]`},
+nested := [f | some f in input.funcs; some p in prefixes; startswith(f, p)]
+matches(fs) := {f | some f in fs; some p in prefixes; startswith(f, p)}
+head := matches(input.funcs)`},
 			query:  "data.p",
 			inputs: []any{map[string]any{"funcs": []any{"lo_import", "now"}}, map[string]any{"funcs": []any{}}},
 		},
@@ -220,7 +222,7 @@ func TestBundledPolicyIsInlined(t *testing.T) {
 	}
 	for _, mod := range c.Modules {
 		ast.WalkRules(mod, func(r *ast.Rule) bool {
-			ast.WalkRefs(r.Body, func(ref ast.Ref) bool {
+			ast.WalkRefs(r, func(ref ast.Ref) bool {
 				for k := len(ref); k >= 2; k-- {
 					if _, ok := consts[ref[:k].String()]; ok {
 						t.Errorf("%s: rule %s still refers to %s", r.Location, r.Head.Name, ref)
