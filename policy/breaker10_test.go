@@ -50,13 +50,13 @@ func TestNullShellIndexesDoNotSoften(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			want, err := eng.Decide(ctx, nullIndexInput(tt.command, facts))
+			want, err := eng.Decide(ctx, shellCallInput(tt.command, facts))
 			if err != nil || want.Outcome != policy.OutcomeDeny {
 				t.Fatalf("with the indexes: %s %v (%v), want deny", want.Outcome, want.Reasons, err)
 			}
 			nulled := *facts
 			nulled.Words, nulled.Programs = nil, nil
-			got, err := eng.Decide(ctx, nullIndexInput(tt.command, &nulled))
+			got, err := eng.Decide(ctx, shellCallInput(tt.command, &nulled))
 			if err == nil && rank[got.Outcome] < rank[want.Outcome] {
 				t.Errorf("null words and programs: %s %v; with them: %s %v",
 					got.Outcome, got.Reasons, want.Outcome, want.Reasons)
@@ -79,9 +79,9 @@ func nullIndexWorkdir(t *testing.T) string {
 	return dir
 }
 
-// nullIndexInput is the policy input the guard builds for a run_shell call on
+// shellCallInput is the policy input the guard builds for a run_shell call on
 // a shell target.
-func nullIndexInput(command string, facts *shellfacts.Facts) map[string]any {
+func shellCallInput(command string, facts *shellfacts.Facts) map[string]any {
 	return map[string]any{
 		"tool": "run_shell",
 		"caller": map[string]any{
@@ -92,5 +92,48 @@ func nullIndexInput(command string, facts *shellfacts.Facts) map[string]any {
 			"name": "local", "kind": "shell", "labels": map[string]any{},
 		},
 		"shell": facts,
+	}
+}
+
+// TestDanglingLinkWriteJudgedByTarget is a regression test that fails
+// today. bash opens a redirection's target through a symbolic link even
+// when the file the link names does not exist yet, creating it: with
+// notes -> .bashrc, echo x >> notes writes .bashrc. shellfacts resolves
+// such a link to its own name (the file does not exist, so the link is
+// not followed), and the write needs approval as a write to notes, where
+// the same write spelled .bashrc is denied. A link checked into a cloned
+// repository is enough.
+func TestDanglingLinkWriteJudgedByTarget(t *testing.T) {
+	ctx := context.Background()
+	eng, err := policy.New(ctx, "", slog.New(slog.DiscardHandler),
+		policy.WithInputSchema(guard.InputSchema()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	if err := os.Symlink(".bashrc", filepath.Join(dir, "notes")); err != nil {
+		t.Fatal(err)
+	}
+	opts := shellfacts.Options{
+		Workdir: dir, Home: dir, Path: []string{"/usr/bin", "/bin"},
+	}
+	tests := []struct {
+		name    string
+		command string
+	}{
+		{"start-up file by name", "echo x >> .bashrc"},
+		{"start-up file through a dangling link", "echo x >> notes"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			facts, err := shellfacts.Analyze(tt.command, opts)
+			if err != nil {
+				t.Fatal(err)
+			}
+			d, err := eng.Decide(ctx, shellCallInput(tt.command, facts))
+			if err != nil || d.Outcome != policy.OutcomeDeny {
+				t.Errorf("%s %v (%v), want deny", d.Outcome, d.Reasons, err)
+			}
+		})
 	}
 }
