@@ -41,6 +41,17 @@ type CallerInput struct {
 	Groups  []string `json:"groups"`
 }
 
+// notNull drops null from a schema's types.
+func notNull(s map[string]any) map[string]any {
+	if types, ok := s["type"].([]string); ok {
+		s["type"] = slices.DeleteFunc(slices.Clone(types), func(t string) bool { return t == "null" })
+		if len(s["type"].([]string)) == 1 {
+			s["type"] = s["type"].([]string)[0]
+		}
+	}
+	return s
+}
+
 // InputSchema returns the JSON Schema of the policy input.
 func InputSchema() []byte {
 	s := schemaFor(reflect.TypeOf(PolicyInput{}), map[reflect.Type]bool{})
@@ -57,7 +68,9 @@ func InputSchema() []byte {
 // Objects from structs allow no other properties, so a misspelled field is
 // an error, and require every field encoding/json always writes (all but
 // omitempty ones), so a policy may rely on them; slices, maps and pointers
-// may be null.
+// may be null, except in a field tagged schema:"notnull", which its
+// producer always fills (a null list would read as an empty one, and turn
+// off every rule that iterates it).
 func schemaFor(t reflect.Type, seen map[reflect.Type]bool) map[string]any {
 	nullable := func(s map[string]any) map[string]any {
 		if typ, ok := s["type"].(string); ok {
@@ -116,7 +129,11 @@ func schemaFor(t reflect.Type, seen map[reflect.Type]bool) map[string]any {
 			if name == "" {
 				name = f.Name
 			}
-			props[name] = schemaFor(f.Type, seen)
+			fs := schemaFor(f.Type, seen)
+			if f.Tag.Get("schema") == "notnull" {
+				fs = notNull(fs)
+			}
+			props[name] = fs
 			if !slices.Contains(strings.Split(opts, ","), "omitempty") {
 				required = append(required, name)
 			}

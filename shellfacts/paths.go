@@ -132,19 +132,39 @@ func (a *analyzer) pathFact(arg string, tilde bool) PathFact {
 }
 
 // resolveFile follows the links in raw. A file that does not exist is
-// resolved through its directory.
+// resolved through its directory. A dangling link is followed to the file
+// it names: opening it to write creates that file (with notes ->
+// .bashrc, echo x >> notes writes .bashrc), so it is judged as that file.
 func (a *analyzer) resolveFile(raw string) string {
-	if real, err := a.evalSymlinks(raw); err == nil {
-		return real
-	}
-	i := strings.LastIndex(raw, "/")
-	last := raw[i+1:]
-	if i > 0 && last != "" && last != "." && last != ".." {
-		if dir, err := a.evalSymlinks(raw[:i]); err == nil {
-			return filepath.Join(dir, last)
+	for hops := 0; ; hops++ {
+		if real, err := a.evalSymlinks(raw); err == nil {
+			return real
 		}
+		i := strings.LastIndex(raw, "/")
+		last := raw[i+1:]
+		if i <= 0 || last == "" || last == "." || last == ".." {
+			return filepath.Clean(raw)
+		}
+		dir, err := a.evalSymlinks(raw[:i])
+		if err != nil {
+			return filepath.Clean(raw)
+		}
+		p := filepath.Join(dir, last)
+		e := a.fs.lstat(p)
+		if hops >= maxLinksFollowed || e.err != nil || e.info.Mode()&os.ModeSymlink == 0 {
+			return p
+		}
+		target, err := a.fs.readlink(p, e)
+		if err != nil || strings.HasSuffix(target, "/") {
+			// A target ending in a slash opens only as a directory,
+			// and a directory that does not exist is not created.
+			return p
+		}
+		if !filepath.IsAbs(target) {
+			target = filepath.Join(dir, target)
+		}
+		raw = target
 	}
-	return filepath.Clean(raw)
 }
 
 // looksLikePath reports whether a word names a file: it holds a slash,

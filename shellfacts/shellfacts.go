@@ -59,15 +59,17 @@ type Options struct {
 	MaxBytes int
 }
 
-// Facts are what the policy sees of one command line. Slices are never
-// nil, so they encode as JSON arrays.
+// Facts are what the policy sees of one command line. Its slices are
+// never nil, so they encode as JSON arrays; those the default policy
+// iterates to find what to deny are tagged schema:"notnull", so that the
+// policy input's schema refuses a null one.
 type Facts struct {
 	// Commands lists every simple command in the order bash starts them:
 	// the substitutions in a command's words before the command, a
 	// wrapper before the commands it runs.
-	Commands []Command `json:"commands"`
+	Commands []Command `json:"commands" schema:"notnull"`
 	// Redirects lists every redirection, in source order.
-	Redirects []Redirect `json:"redirects"`
+	Redirects []Redirect `json:"redirects" schema:"notnull"`
 	// Pipelines counts | and |& operators.
 	Pipelines int `json:"pipelines"`
 	// Lists counts statements beyond the first in every list, whether
@@ -82,7 +84,7 @@ type Facts struct {
 	// each: VAR=x alone or before a command, export, declare and friends,
 	// read, for loops, env VAR=x, unset. "*" means names the guard cannot
 	// know (source, eval of dynamic text, declare $x).
-	Assignments []string `json:"assignments"`
+	Assignments []string `json:"assignments" schema:"notnull"`
 	// ChangesEnvironment is true when the text changes the shell's state
 	// for the commands after it: variables, exports, aliases, options,
 	// traps, the hash table, limits, or file descriptors through exec.
@@ -97,17 +99,17 @@ type Facts struct {
 	Opaque bool `json:"opaque"`
 	// Flags collects the commands' flags, once each, and
 	// "network_redirect" for a redirection to /dev/tcp or /dev/udp.
-	Flags []string `json:"flags"`
+	Flags []string `json:"flags" schema:"notnull"`
 	// Words lists, once each, every argument of every command, every path
 	// found for a command's arguments or a redirection (as typed and as
 	// resolved; entries a recursive reader finds below a directory are
 	// left out), and every redirection target as written and resolved.
 	// It indexes the strings a rule about file names must see, in one
 	// list.
-	Words []string `json:"words"`
+	Words []string `json:"words" schema:"notnull"`
 	// Programs lists, once each, every command's name as typed, base name
 	// and resolved base name.
-	Programs []string `json:"programs"`
+	Programs []string `json:"programs" schema:"notnull"`
 	// FunctionDefs is true when the text defines a shell function.
 	FunctionDefs bool `json:"function_defs"`
 	// Functions lists the names of the functions defined.

@@ -12,15 +12,11 @@ import (
 	"github.com/mcp-guard/mcp-guard/shellfacts"
 )
 
-// TestNullShellIndexesDoNotSoften is a regression test that fails today.
-// The input schema lets input.shell.words and input.shell.programs be
-// null (every slice may be), and the default policy's secret-path denials
-// read only words: a shell input whose indexes are null passes the schema
-// check and reading .env is allowed. Before the indexes, the same rules
-// read commands and redirects, whose absence allowed nothing. The guard
-// never sends null indexes today (shellfacts fills them), so this guards
-// the schema's promise rather than a live bypass: an input with null
-// indexes must be denied, or decided as strictly as with them.
+// TestNullShellIndexesDoNotSoften: the default policy's secret-path and
+// watched-name denials read input.shell.words and programs. A null list
+// would read as an empty one and turn them off, so the schema refuses it
+// (the guard never sends one): such an input is denied, never decided
+// more leniently than with the lists.
 func TestNullShellIndexesDoNotSoften(t *testing.T) {
 	ctx := context.Background()
 	eng, err := policy.New(ctx, "", slog.New(slog.DiscardHandler),
@@ -95,14 +91,11 @@ func shellCallInput(command string, facts *shellfacts.Facts) map[string]any {
 	}
 }
 
-// TestDanglingLinkWriteJudgedByTarget is a regression test that fails
-// today. bash opens a redirection's target through a symbolic link even
-// when the file the link names does not exist yet, creating it: with
-// notes -> .bashrc, echo x >> notes writes .bashrc. shellfacts resolves
-// such a link to its own name (the file does not exist, so the link is
-// not followed), and the write needs approval as a write to notes, where
-// the same write spelled .bashrc is denied. A link checked into a cloned
-// repository is enough.
+// TestDanglingLinkWriteJudgedByTarget: bash opens a redirection's target
+// through a symbolic link even when the file the link names does not
+// exist yet, creating it, so with notes -> .bashrc, echo x >> notes writes
+// .bashrc. The write is judged as one to .bashrc (a link checked into a
+// cloned repository is enough to set this up).
 func TestDanglingLinkWriteJudgedByTarget(t *testing.T) {
 	ctx := context.Background()
 	eng, err := policy.New(ctx, "", slog.New(slog.DiscardHandler),
