@@ -717,12 +717,15 @@ func (a *analyzer) finish() *Facts {
 		}
 		a.facts.Commands = append(a.facts.Commands, c.Command)
 	}
-	a.index()
+	a.facts.Index()
 	return &a.facts
 }
 
-// index fills Words and Programs from the commands and redirections.
-func (a *analyzer) index() {
+// Index sets Words and Programs from Commands and Redirects. Analyze
+// calls it; a reader of facts recorded before the two lists existed calls
+// it to add them.
+func (f *Facts) Index() {
+	f.Words, f.Programs = []string{}, []string{}
 	seen := map[string]bool{}
 	add := func(list *[]string, s string) {
 		if s != "" && !seen[s] {
@@ -730,29 +733,29 @@ func (a *analyzer) index() {
 			*list = append(*list, s)
 		}
 	}
-	for _, c := range a.facts.Commands {
+	for _, c := range f.Commands {
 		for _, w := range c.Args {
-			add(&a.facts.Words, w)
+			add(&f.Words, w)
 		}
 		for _, p := range c.Paths {
 			if !p.Below {
-				add(&a.facts.Words, p.Arg)
-				add(&a.facts.Words, p.Resolved)
+				add(&f.Words, p.Arg)
+				add(&f.Words, p.Resolved)
 			}
 		}
 	}
-	for _, r := range a.facts.Redirects {
-		add(&a.facts.Words, r.Target)
-		add(&a.facts.Words, r.ResolvedTarget)
+	for _, r := range f.Redirects {
+		add(&f.Words, r.Target)
+		add(&f.Words, r.ResolvedTarget)
 		for _, p := range r.Paths {
-			add(&a.facts.Words, p.Arg)
-			add(&a.facts.Words, p.Resolved)
+			add(&f.Words, p.Arg)
+			add(&f.Words, p.Resolved)
 		}
 	}
 	clear(seen)
-	for _, c := range a.facts.Commands {
-		add(&a.facts.Programs, c.Name)
-		add(&a.facts.Programs, c.Base)
-		add(&a.facts.Programs, c.ResolvedBase)
+	for _, c := range f.Commands {
+		add(&f.Programs, c.Name)
+		add(&f.Programs, c.Base)
+		add(&f.Programs, c.ResolvedBase)
 	}
 }

@@ -16,6 +16,7 @@ import (
 	"github.com/mcp-guard/mcp-guard/config"
 	"github.com/mcp-guard/mcp-guard/policy"
 	"github.com/mcp-guard/mcp-guard/recorder"
+	"github.com/mcp-guard/mcp-guard/shellfacts"
 	"github.com/mcp-guard/mcp-guard/tools"
 )
 
@@ -135,6 +136,18 @@ func replayInput(iv intentView, cfg *config.Config) (map[string]any, bool, error
 		var err error
 		if facts, err = decodeNumbers(iv.Facts); err != nil {
 			return nil, false, fmt.Errorf("facts: %w", err)
+		}
+		if factsKey == "shell" {
+			// Shell facts recorded before words and programs existed
+			// lack them, and a policy reading them would see nothing:
+			// they are derived again from the commands, as the guard
+			// derives them.
+			var sf shellfacts.Facts
+			if err := json.Unmarshal(iv.Facts, &sf); err != nil {
+				return nil, false, fmt.Errorf("shell facts: %w", err)
+			}
+			sf.Index()
+			facts = &sf
 		}
 	}
 	args := any(map[string]any{})
