@@ -9,6 +9,7 @@ import (
 	"github.com/mcp-guard/mcp-guard/guard"
 	"github.com/mcp-guard/mcp-guard/identity"
 	"github.com/mcp-guard/mcp-guard/masking"
+	"github.com/mcp-guard/mcp-guard/policy"
 	"github.com/mcp-guard/mcp-guard/tools"
 )
 
@@ -32,23 +33,11 @@ func Evaluate(ctx context.Context, cfg *config.Config, tool string, args map[str
 		}
 		return "postgres://policy-eval@127.0.0.1:1/unused"
 	}
-	pg, err := tools.NewPostgres(cfg.Targets, getenv, slog.New(slog.DiscardHandler))
+	g, closeGuard, err := DecisionGuard(cfg, eng, getenv)
 	if err != nil {
 		return guard.Evaluation{}, err
 	}
-	defer pg.Close()
-	m, err := masking.New(masking.Options{Secrets: pg.Secrets()})
-	if err != nil {
-		return guard.Evaluation{}, err
-	}
-	g, err := guard.New(guard.Options{
-		Config: cfg, Engine: eng, Masker: guard.ResultMasker{M: m},
-		Tools:  []tools.Tool{&tools.Lister{Targets: cfg.Targets}, pg, tools.Shell{}, tools.Files{}},
-		Logger: slog.New(slog.DiscardHandler),
-	})
-	if err != nil {
-		return guard.Evaluation{}, err
-	}
+	defer closeGuard()
 	c := identity.Caller{Subject: cfg.Identity.Subject, Email: cfg.Identity.Email, Groups: cfg.Identity.Groups}
 	if caller != nil {
 		c = identity.Caller{Subject: caller.Subject, Issuer: caller.Issuer, Email: caller.Email, Groups: caller.Groups}
@@ -57,4 +46,31 @@ func Evaluate(ctx context.Context, cfg *config.Config, tool string, args map[str
 		c.Groups = []string{}
 	}
 	return g.Evaluate(ctx, c, tool, args), nil
+}
+
+// DecisionGuard assembles a guard over cfg's targets that decides calls as
+// a serving one does, for Evaluate and for tests and benchmarks of
+// decisions: no recorder, no approver, and database pools that connect
+// only when a query runs, which Guard.Evaluate never does. close releases
+// the pools.
+func DecisionGuard(cfg *config.Config, eng *policy.Engine, getenv func(string) string) (g *guard.Guard, close func(), err error) {
+	pg, err := tools.NewPostgres(cfg.Targets, getenv, slog.New(slog.DiscardHandler))
+	if err != nil {
+		return nil, nil, err
+	}
+	m, err := masking.New(masking.Options{Secrets: pg.Secrets()})
+	if err != nil {
+		pg.Close()
+		return nil, nil, err
+	}
+	g, err = guard.New(guard.Options{
+		Config: cfg, Engine: eng, Masker: guard.ResultMasker{M: m},
+		Tools:  []tools.Tool{&tools.Lister{Targets: cfg.Targets}, pg, tools.Shell{}, tools.Files{}},
+		Logger: slog.New(slog.DiscardHandler),
+	})
+	if err != nil {
+		pg.Close()
+		return nil, nil, err
+	}
+	return g, pg.Close, nil
 }

@@ -10,10 +10,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/mcp-guard/mcp-guard/app"
 	"github.com/mcp-guard/mcp-guard/config"
 	"github.com/mcp-guard/mcp-guard/guard"
 	"github.com/mcp-guard/mcp-guard/identity"
-	"github.com/mcp-guard/mcp-guard/masking"
 	"github.com/mcp-guard/mcp-guard/policy"
 	"github.com/mcp-guard/mcp-guard/tools"
 )
@@ -126,9 +126,9 @@ func benchEngine(b *testing.B) *policy.Engine {
 	return eng
 }
 
-// benchGuard builds a guard the way app.Evaluate does, on a configuration
-// with a postgres target (never connected to), a files root holding a
-// real file, and a shell target.
+// benchGuard builds a guard as app.Evaluate does (app.DecisionGuard), on
+// a configuration with a postgres target (never connected to), a files
+// root holding a real file, and a shell target.
 func benchGuard(b *testing.B) (*guard.Guard, identity.Caller) {
 	b.Helper()
 	dir := b.TempDir()
@@ -153,24 +153,11 @@ targets:
 	}
 	// The pool connects lazily and no benchmark runs a query.
 	const dsn = "postgres://bench:unused@127.0.0.1:1/bench?sslmode=disable"
-	getenv := func(string) string { return dsn }
-	pg, err := tools.NewPostgres(cfg.Targets, getenv, slog.New(slog.DiscardHandler))
+	g, closeGuard, err := app.DecisionGuard(cfg, benchEngine(b), func(string) string { return dsn })
 	if err != nil {
 		b.Fatal(err)
 	}
-	b.Cleanup(pg.Close)
-	m, err := masking.New(masking.Options{Secrets: pg.Secrets()})
-	if err != nil {
-		b.Fatal(err)
-	}
-	g, err := guard.New(guard.Options{
-		Config: cfg, Engine: benchEngine(b), Masker: guard.ResultMasker{M: m},
-		Tools:  []tools.Tool{&tools.Lister{Targets: cfg.Targets}, pg, tools.Shell{}, tools.Files{}},
-		Logger: slog.New(slog.DiscardHandler),
-	})
-	if err != nil {
-		b.Fatal(err)
-	}
+	b.Cleanup(closeGuard)
 	caller := identity.Caller{Subject: "bench", Email: "bench@example.com",
 		Groups: []string{"developers"}}
 	return g, caller

@@ -11,10 +11,10 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/mcp-guard/mcp-guard/app"
 	"github.com/mcp-guard/mcp-guard/config"
 	"github.com/mcp-guard/mcp-guard/guard"
 	"github.com/mcp-guard/mcp-guard/identity"
-	"github.com/mcp-guard/mcp-guard/masking"
 	"github.com/mcp-guard/mcp-guard/policy"
 	"github.com/mcp-guard/mcp-guard/tools"
 )
@@ -151,22 +151,10 @@ targets:
 	}
 	// The pool connects lazily and nothing here runs a query.
 	getenv := func(string) string { return "postgres://u:unused@127.0.0.1:1/db?sslmode=disable" }
-	pg, err := tools.NewPostgres(cfg.Targets, getenv, slog.New(slog.DiscardHandler))
+	g, closeGuard, err := app.DecisionGuard(cfg, eng, getenv)
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(pg.Close)
-	m, err := masking.New(masking.Options{Secrets: pg.Secrets()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	g, err := guard.New(guard.Options{
-		Config: cfg, Engine: eng, Masker: guard.ResultMasker{M: m},
-		Tools:  []tools.Tool{&tools.Lister{Targets: cfg.Targets}, pg, tools.Shell{}, tools.Files{}},
-		Logger: slog.New(slog.DiscardHandler),
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
+	t.Cleanup(closeGuard)
 	return g
 }
