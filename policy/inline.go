@@ -16,17 +16,20 @@ import (
 // command or per path. Writing the literals out by hand would cost the
 // policy its readability, so the engine does it when it compiles.
 //
-// A rule is constant when it is the only rule of its name in all modules,
-// takes no arguments, is complete (not a partial set or object), has no
-// else branch, a body that is just "true" (x := value), and a value with no
-// references, variables, calls or comprehensions in it. A default rule
-// with no other rule of its name counts too. A constant that some with
-// statement replaces (with data.pkg.name as ...) is left alone, so that
-// tests mocking it see their mock. The rules themselves stay: a query for
-// one still finds it.
+// A rule is constant when no other rule in any module may define a value
+// at its path, above it or below it (see constantRules), and it takes no
+// arguments, is complete (not a partial set or object), has no else
+// branch, a body that is just "true" (x := value), and a value of at most
+// maxInlineTerms terms with no references, variables, calls or
+// comprehensions in it. A default rule with no other rule of its name
+// counts too. A constant that some with statement replaces (with
+// data.pkg.name as ...) is left alone, so that tests mocking it see their
+// mock. The rules themselves stay: a query for one still finds it.
 //
 // The stage runs right after references are resolved, so that every
-// reference to a rule is a full data ref by then.
+// reference to a rule is a full data ref by then. The engine compiles a
+// policy as written before it compiles it with this stage, so that what
+// compiles, and what its errors say, is OPA's judgement of the text.
 var inlineConstantsStage = ast.CompilerStageDefinition{
 	Name:       "InlineConstants",
 	MetricName: "compile_stage_inline_constants",
