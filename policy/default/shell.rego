@@ -70,8 +70,8 @@ shell_deny contains sprintf("privilege escalation (%s) is not allowed", [c.base]
 # privilege tools and interpreters hold, computed once per call. A command
 # is known by its name as typed, its base name, and the base of the file it
 # resolves to (resolved_base, so a link such as /usr/bin/sudoedit counts
-# too). For an ordinary command it is not defined, so the rules that read
-# it cost one lookup.
+# too). For an ordinary call it is empty, and the one rule that reads it
+# (the watched denials, below) costs one lookup.
 watched[i] := names if {
 	watched_program
 	some i, c in input.shell.commands
