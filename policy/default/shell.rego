@@ -408,11 +408,28 @@ option_checked_programs := {
 	"sort", "rg", "git", "find", "base64", "xxd", "date", "hostname",
 	"uniq", "tree", "file", "ps", "env", "command", "wc", "du", "jq",
 	"md5sum", "sha1sum", "sha256sum", "sha512sum", "strings",
+	"ln", "cp", "install", "mv", "link",
 }
 
 option_checked contains c if {
 	some c in input.shell.commands
 	c.base in option_checked_programs
+}
+
+# ---------------------------------------------------------------- new names for watched programs
+
+# Copying or linking a shell, a privilege tool or an interpreter gives it a
+# name the lists above do not hold: ln -s /bin/su s3 && ./s3 -c id runs su
+# as s3, in the same call or a later one. Denied as running it would be,
+# judged on each operand as typed and on the file it resolves to
+# (python3 resolves to python3.11). Through option_checked, so that an
+# ordinary command pays nothing for it.
+shell_deny contains sprintf("%s gives %s another name, under which it would run unrecognised", [c.base, p.resolved]) if {
+	some c in option_checked
+	c.base in {"ln", "cp", "install", "mv", "link"}
+	some p in c.paths
+	some q in [p.arg, p.resolved]
+	regex.replace(q, `^.*/`, "") in watched_names
 }
 
 # ---------------------------------------------------------------- options that run programs

@@ -361,3 +361,20 @@ test_unseen_names_give_their_reason if {
 	some r in d.reasons
 	contains(r, "reads files whose names the command line does not show")
 }
+
+# ---------------------------------------------------------------- new names for watched programs
+
+test_linking_or_copying_a_watched_program_is_denied if {
+	every c in [
+		with_paths(sh_cmd("ln", ["-s", "/bin/su", "s3"]), [sh_path("/bin/su", "/usr/bin/su", false)]),
+		with_paths(sh_cmd("cp", ["/usr/bin/sudo", "x"]), [sh_path("/usr/bin/sudo", "/usr/bin/sudo", false)]),
+		with_paths(sh_cmd("ln", ["/bin/sh", "view"]), [sh_path("/bin/sh", "/usr/bin/dash", false)]),
+		with_paths(sh_cmd("install", ["/usr/bin/python3", "py"]), [sh_path("/usr/bin/python3", "/usr/bin/python3.11", false)]),
+	] {
+		sh_outcome([c]) == "deny"
+	}
+}
+
+test_linking_an_ordinary_file_is_not_denied if {
+	sh_outcome([with_paths(sh_cmd("ln", ["-s", "notes.txt", "n2"]), [sh_path("notes.txt", "/w/notes.txt", true)])]) == "approval"
+}
