@@ -3,6 +3,7 @@ package tools
 import (
 	"encoding/json"
 	"fmt"
+	"strconv"
 	"strings"
 	"unicode/utf8"
 )
@@ -33,9 +34,17 @@ func Render(tool string, s map[string]any) string {
 
 const maxCellWidth = 60
 
+// rowCount spells a count of rows as psql does: "1 row", "2 rows".
+func rowCount(n string) string {
+	if n == "1" {
+		return "1 row"
+	}
+	return n + " rows"
+}
+
 func renderRows(s map[string]any) string {
 	if cmd, ok := s["command"].(string); ok {
-		return fmt.Sprintf("%s (%v rows affected)", cmd, s["rows_affected"])
+		return fmt.Sprintf("%s (%s affected)", cmd, rowCount(fmt.Sprint(s["rows_affected"])))
 	}
 	cols, _ := s["columns"].([]any)
 	rows, _ := s["rows"].([]any)
@@ -83,7 +92,7 @@ func renderRows(s map[string]any) string {
 			b.WriteByte('\n')
 		}
 	}
-	fmt.Fprintf(&b, "(%d rows", len(rows))
+	fmt.Fprintf(&b, "(%s", rowCount(strconv.Itoa(len(rows))))
 	if t, _ := s["truncated"].(bool); t {
 		if s["truncated_at"] == "max_output_bytes" {
 			b.WriteString(", truncated at the size limit")

@@ -48,3 +48,25 @@ func BenchmarkRenderRows(b *testing.B) {
 		Render(QueryDatabase, s)
 	}
 }
+
+func TestRenderCountsRowsAsPsql(t *testing.T) {
+	cols := []any{map[string]any{"name": "id"}}
+	tests := []struct {
+		name   string
+		result map[string]any
+		want   string
+	}{
+		{"one row", map[string]any{"columns": cols, "rows": []any{[]any{1}}}, "(1 row)"},
+		{"two rows", map[string]any{"columns": cols, "rows": []any{[]any{1}, []any{2}}}, "(2 rows)"},
+		{"no rows", map[string]any{"columns": cols, "rows": []any{}}, "(0 rows)"},
+		{"one row changed", map[string]any{"command": "UPDATE 1", "rows_affected": 1}, "UPDATE 1 (1 row affected)"},
+		{"three rows changed", map[string]any{"command": "DELETE 3", "rows_affected": 3}, "DELETE 3 (3 rows affected)"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := renderRows(tt.result); !strings.Contains(got, tt.want) {
+				t.Errorf("got %q, want it to hold %q", got, tt.want)
+			}
+		})
+	}
+}
