@@ -408,7 +408,7 @@ option_checked_programs := {
 	"sort", "rg", "git", "find", "base64", "xxd", "date", "hostname",
 	"uniq", "tree", "file", "ps", "env", "command", "wc", "du", "jq",
 	"md5sum", "sha1sum", "sha256sum", "sha512sum", "strings",
-	"ln", "cp", "install", "mv", "link",
+	"ln", "cp", "install", "mv", "link", "rsync",
 }
 
 option_checked contains c if {
@@ -420,13 +420,15 @@ option_checked contains c if {
 
 # Copying or linking a shell, a privilege tool or an interpreter gives it a
 # name the lists above do not hold: ln -s /bin/su s3 && ./s3 -c id runs su
-# as s3, in the same call or a later one. Denied as running it would be,
-# judged on each operand as typed and on the file it resolves to
-# (python3 resolves to python3.11). Through option_checked, so that an
+# as s3, in the same call or a later one. It is denied as running it would
+# be, judged on each operand as typed and on the file it resolves to
+# (python3 resolves to python3.11). A program made another way
+# (cat /bin/su > s3) is not found when the call is judged, so running it
+# needs approval. The rule is reached through option_checked, so that an
 # ordinary command pays nothing for it.
 shell_deny contains sprintf("%s gives %s another name, under which it would run unrecognised", [c.base, p.resolved]) if {
 	some c in option_checked
-	c.base in {"ln", "cp", "install", "mv", "link"}
+	c.base in {"ln", "cp", "install", "mv", "link", "rsync"}
 	some p in c.paths
 	some q in [p.arg, p.resolved]
 	regex.replace(q, `^.*/`, "") in watched_names

@@ -370,6 +370,7 @@ test_linking_or_copying_a_watched_program_is_denied if {
 		with_paths(sh_cmd("cp", ["/usr/bin/sudo", "x"]), [sh_path("/usr/bin/sudo", "/usr/bin/sudo", false)]),
 		with_paths(sh_cmd("ln", ["/bin/sh", "view"]), [sh_path("/bin/sh", "/usr/bin/dash", false)]),
 		with_paths(sh_cmd("install", ["/usr/bin/python3", "py"]), [sh_path("/usr/bin/python3", "/usr/bin/python3.11", false)]),
+		with_paths(sh_cmd("rsync", ["/usr/bin/doas", "d"]), [sh_path("/usr/bin/doas", "/usr/bin/doas", false)]),
 	] {
 		sh_outcome([c]) == "deny"
 	}
