@@ -41,17 +41,6 @@ type CallerInput struct {
 	Groups  []string `json:"groups"`
 }
 
-// notNull drops null from a schema's types.
-func notNull(s map[string]any) map[string]any {
-	if types, ok := s["type"].([]string); ok {
-		s["type"] = slices.DeleteFunc(slices.Clone(types), func(t string) bool { return t == "null" })
-		if len(s["type"].([]string)) == 1 {
-			s["type"] = s["type"].([]string)[0]
-		}
-	}
-	return s
-}
-
 // InputSchema returns the JSON Schema of the policy input.
 func InputSchema() []byte {
 	s := schemaFor(reflect.TypeOf(PolicyInput{}), map[reflect.Type]bool{})
@@ -145,4 +134,19 @@ func schemaFor(t reflect.Type, seen map[reflect.Type]bool) map[string]any {
 		return s
 	}
 	return map[string]any{}
+}
+
+// notNull drops null from a schema's types.
+func notNull(s map[string]any) map[string]any {
+	types, ok := s["type"].([]string)
+	if !ok {
+		return s
+	}
+	types = slices.DeleteFunc(slices.Clone(types), func(t string) bool { return t == "null" })
+	if len(types) == 1 {
+		s["type"] = types[0]
+	} else {
+		s["type"] = types
+	}
+	return s
 }

@@ -52,11 +52,7 @@ func RunTests(ctx context.Context, mods []Module, schema []byte) ([]TestResult, 
 	if err != nil {
 		return nil, err
 	}
-	copies := make(map[string]*ast.Module, len(parsed))
-	for name, m := range parsed {
-		copies[name] = m.Copy()
-	}
-	if check.Compile(copies); check.Failed() {
+	if check.Compile(copyModules(parsed)); check.Failed() {
 		return nil, fmt.Errorf("policy: run tests: %w", check.Errors)
 	}
 	run := func(inline bool) (chan *tester.Result, error) {
@@ -64,14 +60,10 @@ func RunTests(ctx context.Context, mods []Module, schema []byte) ([]TestResult, 
 		if err != nil {
 			return nil, err
 		}
-		modules := make(map[string]*ast.Module, len(parsed))
-		for name, m := range parsed {
-			modules[name] = m.Copy()
-		}
 		return tester.NewRunner().
 			SetCompiler(compiler).
 			SetStore(inmem.New()).
-			SetModules(modules).
+			SetModules(copyModules(parsed)).
 			CapturePrintOutput(true).
 			RunTests(ctx, nil)
 	}
@@ -101,4 +93,13 @@ func RunTests(ctx context.Context, mods []Module, schema []byte) ([]TestResult, 
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Package+out[i].Name < out[j].Package+out[j].Name })
 	return out, nil
+}
+
+// copyModules copies parsed modules: compiling rewrites them in place.
+func copyModules(mods map[string]*ast.Module) map[string]*ast.Module {
+	out := make(map[string]*ast.Module, len(mods))
+	for name, m := range mods {
+		out[name] = m.Copy()
+	}
+	return out
 }

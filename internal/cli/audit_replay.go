@@ -134,20 +134,8 @@ func replayInput(iv intentView, cfg *config.Config) (map[string]any, bool, error
 			return nil, false, nil // refused while gathering facts, or earlier
 		}
 		var err error
-		if facts, err = decodeNumbers(iv.Facts); err != nil {
+		if facts, err = decodeFacts(factsKey, iv.Facts); err != nil {
 			return nil, false, fmt.Errorf("facts: %w", err)
-		}
-		if factsKey == "shell" {
-			// Shell facts recorded before words and programs existed
-			// lack them, and a policy reading them would see nothing:
-			// they are derived again from the commands, as the guard
-			// derives them.
-			var sf shellfacts.Facts
-			if err := json.Unmarshal(iv.Facts, &sf); err != nil {
-				return nil, false, fmt.Errorf("shell facts: %w", err)
-			}
-			sf.Index()
-			facts = &sf
 		}
 	}
 	args := any(map[string]any{})
@@ -212,6 +200,22 @@ func targetInput(iv intentView, cfg *config.Config) map[string]any {
 		}
 	}
 	return map[string]any{"name": iv.Target, "kind": kind, "labels": labels}
+}
+
+// decodeFacts decodes recorded facts. Shell facts recorded before words
+// and programs existed lack them, and a policy reading them would see
+// nothing, so shell facts are decoded as shellfacts.Facts and the two
+// lists derived again from the commands, as the guard derives them.
+func decodeFacts(key string, raw json.RawMessage) (any, error) {
+	if key != "shell" {
+		return decodeNumbers(raw)
+	}
+	var f shellfacts.Facts
+	if err := json.Unmarshal(raw, &f); err != nil {
+		return nil, err
+	}
+	f.Index()
+	return &f, nil
 }
 
 // decodeNumbers decodes JSON keeping numbers as json.Number, as the guard
